@@ -1,0 +1,76 @@
+"""Who is calling: session login for pages, bearer tokens for the API, and role guards."""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import g, request
+from flask_babel import lazy_gettext as _l
+from flask_login import LoginManager, current_user
+
+from app.extensions import db
+from app.models import User
+from app.services import auth as auth_service
+from app.services.errors import Forbidden, ServiceError
+
+
+class Unauthorized(ServiceError):
+    status = 401
+
+
+def configure_login(login_manager: LoginManager) -> None:
+    """Session users for pages; the login page for anonymous visitors."""
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to continue.")
+    login_manager.login_message_category = "warning"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        return db.session.get(User, int(user_id))
+
+
+def roles_required(*roles: str):
+    """Page guard: logged in and holding one of the roles (admin holds all)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                from flask import current_app
+
+                return current_app.login_manager.unauthorized()
+            if roles and not current_user.has_role(*roles):
+                raise Forbidden(_l("You do not have permission to do this."))
+            return view(*args, **kwargs)
+
+        wrapped.is_guarded = True
+        return wrapped
+
+    return decorator
+
+
+def api_auth(*roles: str):
+    """API guard: a valid bearer token, and one of the roles if given."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            user = auth_service.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+            if user is None:
+                raise Unauthorized(_l("A valid bearer token is required."))
+            if roles and not user.has_role(*roles):
+                raise Forbidden(_l("You do not have permission to do this."))
+            g.api_user = user
+            return view(*args, **kwargs)
+
+        wrapped.is_guarded = True
+        return wrapped
+
+    return decorator
+
+
+def public(view):
+    """Mark a view as deliberately open to anonymous callers (checked by a structural test)."""
+    view.is_public = True
+    return view

@@ -1,0 +1,54 @@
+"""Every setting once, read from the environment with a default."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("ONEWINDOW_INSTANCE_DIR", PROJECT_ROOT / "instance"))
+
+
+def _database_url() -> str:
+    # SQLite under instance/ is the embedded default for a first run; production sets PostgreSQL.
+    url = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'onewindow.db'}")
+    # Some hosting tools still hand out the pre-SQLAlchemy-1.4 scheme.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    return url
+
+
+class Config:
+    # Signs sessions and CSRF tokens; the default is only fit for a laptop.
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
+    SQLALCHEMY_DATABASE_URI = _database_url()
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Where BPMN files and their service-item data files live.
+    WORKFLOWS_DIR = Path(os.environ.get("WORKFLOWS_DIR", PROJECT_ROOT / "workflows"))
+    # JSON Schema task forms named by BPMN user tasks.
+    FORMS_DIR = Path(os.environ.get("FORMS_DIR", PROJECT_ROOT / "forms"))
+    # Write-once store of uploaded materials, addressed by SHA-256.
+    MATERIALS_DIR = Path(os.environ.get("MATERIALS_DIR", INSTANCE_DIR / "materials"))
+    # Largest single upload accepted (bytes); the whole request may hold several.
+    MAX_MATERIAL_BYTES = int(os.environ.get("MAX_MATERIAL_BYTES", 20 * 1024 * 1024))
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 64 * 1024 * 1024))
+    # Chinese is the default language of the UI; English on request.
+    BABEL_DEFAULT_LOCALE = "zh"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh", "en")
+    # Case numbers and daily serials follow the service centre's local day.
+    TIMEZONE = os.environ.get("ONEWINDOW_TIMEZONE", "Asia/Shanghai")
+    # Bearer tokens for the JSON API expire after this many hours.
+    API_TOKEN_TTL_HOURS = int(os.environ.get("API_TOKEN_TTL_HOURS", 12))
+    # Run periodic jobs inside the web process (dev server); production runs `flask scheduler`.
+    SCHEDULER_IN_PROCESS = os.environ.get("SCHEDULER_IN_PROCESS", "0") == "1"
+    # Seconds between timer sweeps of the scheduler.
+    TIMER_SWEEP_SECONDS = int(os.environ.get("TIMER_SWEEP_SECONDS", 60))
+    # Rows per page of inboxes and lists.
+    PAGE_SIZE = int(os.environ.get("PAGE_SIZE", 50))
+    WTF_CSRF_TIME_LIMIT = None  # a clerk's form may stay open all morning
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+
+
+class TestConfig(Config):
+    TESTING = True

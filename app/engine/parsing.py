@@ -1,0 +1,164 @@
+"""Safe parsing of deployed BPMN documents into a serialized spec."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.spiff.specs.defaults import ServiceTask
+
+from .errors import BpmnError
+from .sandbox import refusal_reason
+from .serialization import specs_to_json
+
+MAX_BPMN_BYTES = 2 * 1024 * 1024
+_DEFINITIONS_TAG = "{http://www.omg.org/spec/BPMN/20100524/MODEL}definitions"
+# Attributes of specs and event definitions that hold Python source: name -> is an expression.
+_SOURCE_ATTRIBUTES = {
+    "script": False, "prescript": False, "postscript": False,
+    "expression": True, "cardinality": True, "condition": True, "completion_condition": True,
+}
+
+
+@dataclass(frozen=True)
+class UserTaskInfo:
+    """A human task of a process: where it is routed (lane) and which form it shows."""
+
+    bpmn_id: str
+    name: str | None
+    lane: str | None
+    form_key: str | None
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParsedProcess:
+    """A validated process, ready to be stored as one process version."""
+
+    process_id: str
+    spec_json: str
+    user_tasks: tuple[UserTaskInfo, ...]
+
+
+def _safe_root(xml: bytes) -> etree._Element:
+    """Parse untrusted bytes without DTDs, entities or network access."""
+    if not isinstance(xml, (bytes, bytearray)):
+        raise BpmnError("A BPMN document must be given as bytes.")
+    if len(xml) > MAX_BPMN_BYTES:
+        raise BpmnError(f"The BPMN document is larger than {MAX_BPMN_BYTES // (1024 * 1024)} MiB.")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                             dtd_validation=False, huge_tree=False)
+    try:
+        root = etree.fromstring(bytes(xml), parser)
+    except etree.XMLSyntaxError as exc:
+        raise BpmnError(f"The document is not well-formed XML: {exc.msg}", line=exc.lineno) from None
+    if root is None:
+        raise BpmnError("The document is empty.")
+    docinfo = root.getroottree().docinfo
+    # Entities can only be declared in a DTD, so refusing any DOCTYPE rules out XXE and
+    # entity-expansion bombs, whatever the parser would have done with them.
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise BpmnError("DOCTYPE and entity declarations are not allowed in BPMN documents.", line=1)
+    if root.tag != _DEFINITIONS_TAG:
+        raise BpmnError("The document is not BPMN 2.0: its root element must be bpmn:definitions.",
+                        line=root.sourceline)
+    return root
+
+
+def _line_of(root: etree._Element, element_id: str | None) -> int | None:
+    if not element_id:
+        return None
+    for element in root.iterfind(".//*[@id]"):
+        if element.get("id") == element_id:
+            return element.sourceline
+    return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _event_definitions(task_spec: Any) -> Iterator[Any]:
+    definition = getattr(task_spec, "event_definition", None)
+    if definition is None:
+        return
+    yield definition
+    yield from getattr(definition, "event_definitions", None) or ()
+
+
+def _sources(process: BpmnProcessSpec) -> Iterator[tuple[str, str, str, bool]]:
+    """(element id, what, source, is expression) for every piece of Python in a process spec."""
+    for task_spec in process.task_specs.values():
+        element_id = getattr(task_spec, "bpmn_id", None) or task_spec.name
+        owners = [task_spec, *_event_definitions(task_spec)]
+        for owner in owners:
+            for attribute, is_expression in _SOURCE_ATTRIBUTES.items():
+                source = getattr(owner, attribute, None)
+                if isinstance(source, str) and source.strip():
+                    yield element_id, attribute, source, is_expression
+            for prop in getattr(owner, "correlation_properties", None) or ():
+                yield element_id, "correlation", prop.retrieval_expression, True
+        for condition, target in getattr(task_spec, "cond_task_specs", None) or ():
+            source = condition.args[0] if condition is not None and condition.args else None
+            if isinstance(source, str):
+                yield element_id, f"condition towards {target}", source, True
+
+
+def _check_process(root: etree._Element, process: BpmnProcessSpec) -> None:
+    for task_spec in process.task_specs.values():
+        if isinstance(task_spec, ServiceTask):
+            element_id = getattr(task_spec, "bpmn_id", None)
+            raise BpmnError("Service tasks are not supported; use a user task or a script task.",
+                            line=_line_of(root, element_id), element_id=element_id)
+    for element_id, what, source, is_expression in _sources(process):
+        reason = refusal_reason(source, expression=is_expression)
+        if reason:
+            raise BpmnError(f"The {what} of {element_id} is not allowed: {reason}",
+                            line=_line_of(root, element_id), element_id=element_id)
+
+
+def _user_tasks(specs: list[BpmnProcessSpec]) -> tuple[UserTaskInfo, ...]:
+    seen: dict[str, UserTaskInfo] = {}
+    for process in specs:
+        for task_spec in process.task_specs.values():
+            bpmn_id = getattr(task_spec, "bpmn_id", None)
+            if not task_spec.manual or not bpmn_id or bpmn_id in seen:
+                continue
+            extensions = getattr(task_spec, "extensions", None) or {}
+            properties = {str(k): str(v) for k, v in (extensions.get("properties") or {}).items()}
+            seen[bpmn_id] = UserTaskInfo(bpmn_id=bpmn_id, name=task_spec.bpmn_name, lane=task_spec.lane,
+                                         form_key=properties.get("formKey"), properties=properties)
+    return tuple(seen.values())
+
+
+def parse_bpmn(xml: bytes, process_id: str) -> ParsedProcess:
+    """Validate a BPMN document and return the serialized spec of one of its processes."""
+    root = _safe_root(xml)
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    try:
+        # Hand over the tree parsed above, so the document is never re-parsed with defaults.
+        parser.add_bpmn_xml(root)
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except ValidationException as exc:
+        element_id = getattr(exc, "id", None) or None
+        line = _int_or_none(getattr(exc, "line_number", None)) or _line_of(root, element_id)
+        raise BpmnError(str(exc.args[0]) if exc.args else "Invalid BPMN.", line=line,
+                        element_id=element_id) from None
+    except Exception as exc:  # the parser raises many kinds of errors on odd documents
+        raise BpmnError(f"The BPMN document cannot be parsed: {type(exc).__name__}: {exc}") from None
+    if spec.name != process_id:
+        raise BpmnError(f"No process with id {process_id!r} in the document (found {spec.name!r}).")
+    missing = [name for name, sub in subprocess_specs.items() if sub is None]
+    if missing:
+        raise BpmnError(f"Called processes not found in the document: {', '.join(missing)}.")
+    for process in (spec, *subprocess_specs.values()):
+        _check_process(root, process)
+    return ParsedProcess(process_id=process_id, spec_json=specs_to_json(spec, subprocess_specs),
+                         user_tasks=_user_tasks([spec, *subprocess_specs.values()]))

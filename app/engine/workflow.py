@@ -1,0 +1,204 @@
+"""A handle on one running case workflow: start, load, complete tasks, dump."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from .errors import TaskNotReady, WorkflowError, WorkflowTooDeep
+from .sandbox import SCRIPT_ENGINE, ensure_json_data
+from .serialization import specs_for, state_from_json, state_to_json
+
+# The engine's task iterator stops at depth 1000: beyond it READY tasks become invisible and
+# the case looks completed. Stop well before. Loops should use loop markers or subprocesses.
+MAX_TASK_DEPTH = 900
+_TIMER_EVENT_TYPES = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition"}
+
+
+@dataclass(frozen=True)
+class ReadyTask:
+    """A user task waiting for a person: its engine id, BPMN element, lane and form."""
+
+    task_id: str
+    bpmn_id: str
+    name: str | None
+    lane: str | None
+    form_key: str | None
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+def _properties(task: Task) -> dict[str, str]:
+    extensions = getattr(task.task_spec, "extensions", None) or {}
+    return dict(extensions.get("properties") or {})
+
+
+def _element_id(exc: BaseException) -> str | None:
+    spec = getattr(exc, "task_spec", None) or getattr(getattr(exc, "task", None), "task_spec", None)
+    return getattr(spec, "bpmn_id", None) or getattr(spec, "name", None)
+
+
+def _message(exc: BaseException) -> str:
+    parts = [str(exc)] + [str(note) for note in getattr(exc, "notes", None) or []]
+    inner = getattr(exc, "error", None) or getattr(exc, "exception", None)
+    if isinstance(inner, BaseException) and str(inner) not in parts[0]:
+        parts.append(f"{type(inner).__name__}: {inner}")
+    return "; ".join(part for part in parts if part)
+
+
+def _parse_due(value: Any) -> datetime | None:
+    if isinstance(value, dict):  # cycle timers: {"cycles": n, "next": iso, "duration": s}
+        value = value.get("next") if value.get("cycles") != 0 else None
+    if not isinstance(value, str):
+        return None
+    try:
+        due = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    # The engine reads a naive time as server-local time; astimezone() does the same.
+    return due.astimezone() if due.tzinfo is None else due
+
+
+class Workflow:
+    """One case's workflow. Not thread-safe: use one instance per request and lock the case."""
+
+    def __init__(self, bpmn: BpmnWorkflow) -> None:
+        self._bpmn = bpmn
+        # The script engine is not part of the stored state: attach the restricted one every time.
+        self._bpmn.script_engine = SCRIPT_ENGINE
+
+    @classmethod
+    def start(cls, spec_json: str, data: dict) -> "Workflow":
+        """A new workflow of a stored spec, with `data` in its start task, run up to the first waits."""
+        ensure_json_data(data)
+        spec, subprocess_specs = specs_for(spec_json)
+        workflow = cls(BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE))
+        for task in workflow._bpmn.get_tasks(state=TaskState.READY):
+            task.data.update(copy.deepcopy(data))
+        workflow._guarded(workflow._bpmn.do_engine_steps)
+        return workflow
+
+    @classmethod
+    def load(cls, spec_json: str, state_json: str) -> "Workflow":
+        """A workflow restored from a dumped state; BpmnError when the state cannot be read."""
+        return cls(state_from_json(state_json, specs_for(spec_json)))
+
+    def dump(self) -> str:
+        """JSON text of the workflow state, without the spec, tagged with SERIALIZER_VERSION."""
+        return state_to_json(self._bpmn)
+
+    def ready_user_tasks(self) -> list[ReadyTask]:
+        """User and manual tasks that are READY, in tree order."""
+        ready = []
+        for task in self._bpmn.get_tasks(state=TaskState.READY, manual=True):
+            properties = _properties(task)
+            spec = task.task_spec
+            ready.append(ReadyTask(task_id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name,
+                                   lane=spec.lane, form_key=properties.get("formKey"), properties=properties))
+        return ready
+
+    def complete_task(self, task_id: str, data: dict) -> None:
+        """Complete a READY user task with form data, then run the engine on."""
+        task = self._find(task_id)
+        if task.state != TaskState.READY or not task.task_spec.manual:
+            raise TaskNotReady(f"Task {task_id} is not waiting to be completed.")
+        ensure_json_data(data)
+        task.set_data(**copy.deepcopy(data))
+        self._guarded(task.run, self._bpmn.do_engine_steps)
+
+    def is_completed(self) -> bool:
+        """Whether the workflow has no unfinished tasks left."""
+        return self._bpmn.is_completed()
+
+    def outcome(self) -> str | None:
+        """The `result` property of the end event reached, once the workflow is completed."""
+        if not self.is_completed():
+            return None
+        reached = [task for task in self._bpmn.tasks.values()
+                   if isinstance(task.task_spec, EndEvent) and task.state == TaskState.COMPLETED]
+        for task in sorted(reached, key=lambda t: t.last_state_change, reverse=True):
+            result = _properties(task).get("result")
+            if result:
+                return result
+        return None
+
+    def task_data(self, task_id: str) -> dict:
+        """A copy of one task's data; TaskNotReady when the task is unknown."""
+        return self._plain(self._find(task_id).data)
+
+    def last_data(self) -> dict:
+        """Data of the most recently completed task, or the workflow data once completed."""
+        if self.is_completed():
+            return self._plain(self._bpmn.data)
+        last = self._bpmn.last_task
+        return self._plain(last.data) if last is not None else {}
+
+    def next_timer_at(self) -> datetime | None:
+        """When the earliest waiting timer is due (aware datetime), or None."""
+        dues = [_parse_due(event.value) for event in self._bpmn.waiting_events()
+                if event.event_type in _TIMER_EVENT_TYPES]
+        dues = [due for due in dues if due is not None]
+        return min(dues) if dues else None
+
+    def fire_due_timers(self) -> None:
+        """Fire every timer that is due and run the engine on (the engine never does it alone)."""
+        self._guarded(self._bpmn.refresh_timers, self._bpmn.do_engine_steps)
+
+    # Internals
+
+    def _find(self, task_id: str) -> Task:
+        try:
+            task = self._bpmn.get_task_from_id(UUID(str(task_id)))
+        except (ValueError, TaskNotFoundException):
+            task = None
+        if task is None:
+            raise TaskNotReady(f"Task {task_id} does not exist in this workflow.")
+        return task
+
+    @staticmethod
+    def _plain(data: dict) -> dict:
+        return {key: copy.deepcopy(value) for key, value in data.items()
+                if key != "data_objects" and not callable(value)}
+
+    def _guarded(self, *steps: Callable[[], Any]) -> None:
+        """Run engine steps, turning engine failures into WorkflowError, then check the depth."""
+        try:
+            for step in steps:
+                step()
+        except SpiffWorkflowException as exc:
+            raise WorkflowError(_message(exc), _element_id(exc)) from exc
+        except (ValueError, TypeError, KeyError, NameError, ArithmeticError, SyntaxError) as exc:
+            raise WorkflowError(f"{type(exc).__name__}: {exc}") from exc
+        self._check_depth()
+
+    def _check_depth(self) -> None:
+        deepest = max((self._depth(task) for task in self._unfinished()), default=0)
+        if deepest > MAX_TASK_DEPTH:
+            raise WorkflowTooDeep(
+                f"The workflow's task tree is {deepest} levels deep (limit {MAX_TASK_DEPTH}); "
+                "the process loops too often through gateways. Model repeats with a loop marker "
+                "or a subprocess.")
+
+    def _unfinished(self) -> Iterable[Task]:
+        for workflow in (self._bpmn, *self._bpmn.subprocesses.values()):
+            for task in workflow.tasks.values():
+                if not task.has_state(TaskState.FINISHED_MASK):
+                    yield task
+
+    @staticmethod
+    def _depth(task: Task) -> int:
+        """Depth as the engine's iterator counts it: subprocess trees hang below their task."""
+        depth = task.depth
+        workflow = task.workflow
+        while workflow.parent_task_id is not None:
+            parent = workflow.top_workflow.get_task_from_id(workflow.parent_task_id)
+            depth += parent.depth + 1
+            workflow = parent.workflow
+        return depth

@@ -1,0 +1,8 @@
+"""The single list of periodic jobs: (id, function, seconds-between-runs config key)."""
+from __future__ import annotations
+
+from app.services.timers import fire_due_timers
+
+JOBS = (
+    ("fire_due_timers", fire_due_timers, "TIMER_SWEEP_SECONDS"),
+)

@@ -1,0 +1,85 @@
+"""Cases (办件), their materials and the daily case-number serials."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import UTCDateTime, utcnow
+from app.models.item import ServiceItem
+from app.models.process import ProcessVersion
+
+CASE_STATUSES = ("in_progress", "pending_supplement", "suspended", "completed", "refused", "withdrawn")
+FINISHED_STATUSES = ("completed", "refused", "withdrawn")
+
+
+class Case(db.Model):
+    __tablename__ = "service_case"
+    __table_args__ = (Index("ix_case_status_accepted", "status", "accepted_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(50), unique=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("service_item.id"), index=True)
+    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
+    status: Mapped[str] = mapped_column(String(24), default="in_progress")
+    # 办结结果: granted / refused / withdrawn …, set when the case ends.
+    result: Mapped[str | None] = mapped_column(String(24))
+    result_reason: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16), default="window")
+    applicant_type: Mapped[str] = mapped_column(String(8))
+    applicant_name: Mapped[str] = mapped_column(String(200))
+    applicant_id_number: Mapped[str] = mapped_column(String(32), index=True)
+    applicant_phone: Mapped[str | None] = mapped_column(String(20))
+    form_data: Mapped[dict] = mapped_column(JSON, default=dict)
+    # 查询密码, kept only as a keyed hash.
+    query_code_hash: Mapped[str] = mapped_column(String(64))
+    # Engine state without the spec; the spec lives once on the process version.
+    workflow_state: Mapped[str] = deferred(mapped_column(Text))
+    serializer_version: Mapped[str] = mapped_column(String(32))
+    # Earliest due BPMN timer, so the timer job touches only cases that need it.
+    next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    committed_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    statutory_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    # Optimistic guard in addition to the row lock: a stale save is refused, never merged.
+    lock_version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+    item: Mapped[ServiceItem] = relationship(lazy="joined")
+    process_version: Mapped[ProcessVersion] = relationship()
+    materials: Mapped[list[CaseMaterial]] = relationship(
+        back_populates="case", order_by="CaseMaterial.id", cascade="all, delete-orphan"
+    )
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+class CaseMaterial(db.Model):
+    """A material received at intake: checked on paper, scanned, or both."""
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("service_case.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(50))
+    name: Mapped[str] = mapped_column(String(200))
+    filename: Mapped[str | None] = mapped_column(String(255))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    case: Mapped[Case] = relationship(back_populates="materials")
+
+
+class CaseSerial(db.Model):
+    """Last serial issued per item and local day; the upsert on it makes numbers unique."""
+
+    item_code: Mapped[str] = mapped_column(String(31), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer)

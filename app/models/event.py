@@ -1,0 +1,32 @@
+"""Append-only audit trail of every action on a case."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.base import UTCDateTime, utcnow
+
+
+class CaseEvent(db.Model):
+    __table_args__ = (Index("ix_case_event_case_at", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("service_case.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    # Snapshot of the actor's name so the record reads the same after renames.
+    actor_name: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    work_item_id: Mapped[int | None] = mapped_column(ForeignKey("work_item.id"))
+    task_name: Mapped[str | None] = mapped_column(String(200))
+    opinion: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict | None] = mapped_column(JSON)
+
+
+@event.listens_for(CaseEvent, "before_update")
+@event.listens_for(CaseEvent, "before_delete")
+def _refuse_changes(mapper, connection, target):  # pragma: no cover - guard
+    raise RuntimeError("case events are append-only")

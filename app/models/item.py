@@ -1,0 +1,43 @@
+"""Service item catalogue (事项)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.extensions import db
+from app.models.base import UTCDateTime, utcnow
+
+CASE_TYPES = ("immediate", "committed")  # 即办件, 承诺件
+LIMIT_UNITS = ("working_day", "calendar_day", "hour")
+RETENTION_PERIODS = ("Y", "D30", "D10")  # 永久, 30 年, 10 年
+
+
+class ServiceItem(db.Model):
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # 实施编码: the implementation code, also the prefix of every case number.
+    code: Mapped[str] = mapped_column(String(31), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    case_type: Mapped[str] = mapped_column(String(16))
+    statutory_limit_value: Mapped[int] = mapped_column(Integer)
+    statutory_limit_unit: Mapped[str] = mapped_column(String(16))
+    committed_limit_value: Mapped[int] = mapped_column(Integer)
+    committed_limit_unit: Mapped[str] = mapped_column(String(16))
+    retention: Mapped[str] = mapped_column(String(8))
+    process_id: Mapped[str] = mapped_column(String(100))
+    # Form key of the front-desk intake step.
+    intake_form: Mapped[str] = mapped_column(String(100))
+    # [{"code", "name", "name_en", "required", "note"}] in checklist order.
+    materials: Mapped[list] = mapped_column(JSON, default=list)
+    description: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    def display_name(self, locale: str) -> str:
+        return self.name_en if locale.startswith("en") and self.name_en else self.name
+
+    @property
+    def required_material_codes(self) -> list[str]:
+        return [m["code"] for m in self.materials if m.get("required")]

@@ -1,0 +1,103 @@
+"""Load → run → save of a case's workflow, keeping work items and events in step."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+from sqlalchemy import select
+
+from app.engine import SERIALIZER_VERSION, Workflow
+from app.extensions import db
+from app.models import Case, CaseEvent, ProcessVersion, User, WorkItem
+from app.models.base import utcnow
+
+# Process versions never change once deployed, so their spec text is cached per process.
+_spec_cache: dict[int, str] = {}
+_spec_lock = threading.Lock()
+
+# End-event results that are not a grant map to their own case status.
+_STATUS_BY_RESULT = {"refused": "refused", "withdrawn": "withdrawn"}
+
+
+def spec_json_for(process_version_id: int) -> str:
+    """The serialized spec of a process version, read from the database once per process."""
+    spec = _spec_cache.get(process_version_id)
+    if spec is None:
+        spec = db.session.scalar(
+            select(ProcessVersion.spec_json).where(ProcessVersion.id == process_version_id)
+        )
+        with _spec_lock:
+            _spec_cache[process_version_id] = spec
+    return spec
+
+
+def lock_case(case_id: int) -> Case:
+    """Take the case row lock (SELECT … FOR UPDATE) and return fresh values."""
+    return db.session.execute(
+        select(Case).where(Case.id == case_id).with_for_update(of=Case)
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def load_workflow(case: Case) -> Workflow:
+    """The case's workflow, restored against its pinned process version."""
+    return Workflow.load(spec_json_for(case.process_version_id), case.workflow_state)
+
+
+def record_event(case: Case, actor: User | None, action: str, *, work_item: WorkItem | None = None,
+                 opinion: str | None = None, details: dict | None = None) -> CaseEvent:
+    """Append one audit event to the case."""
+    event = CaseEvent(
+        case_id=case.id, actor_id=actor.id if actor else None,
+        actor_name=actor.display_name if actor else "system", action=action,
+        work_item_id=work_item.id if work_item else None,
+        task_name=work_item.name if work_item else None, opinion=opinion, details=details,
+    )
+    db.session.add(event)
+    return event
+
+
+def save_workflow(case: Case, wf: Workflow, actor: User | None, now: datetime | None = None) -> list[WorkItem]:
+    """Store the state and mirror READY user tasks as work items; finish the case if the flow ended."""
+    now = now or utcnow()
+    case.workflow_state = wf.dump()
+    case.serializer_version = SERIALIZER_VERSION
+    case.next_timer_at = wf.next_timer_at()
+    ready = {task.task_id: task for task in wf.ready_user_tasks()}
+    open_items = db.session.scalars(
+        select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.state == "open")
+    ).all()
+    for item in open_items:
+        if item.task_id not in ready:
+            item.state = "cancelled"
+            item.completed_at = now
+    known = {item.task_id for item in open_items}
+    created = []
+    for task in ready.values():
+        if task.task_id in known:
+            continue
+        item = WorkItem(
+            case_id=case.id, task_id=task.task_id, bpmn_id=task.bpmn_id, name=task.name or task.bpmn_id,
+            department_code=task.lane or "", form_key=task.form_key, created_at=now,
+            due_at=case.committed_due_at,
+        )
+        db.session.add(item)
+        created.append(item)
+    db.session.flush()
+    for item in created:
+        record_event(case, actor, "task_routed", work_item=item, details={"department": item.department_code})
+    if wf.is_completed() and not case.is_finished:
+        _finish_case(case, wf, actor, now)
+    return created
+
+
+def _finish_case(case: Case, wf: Workflow, actor: User | None, now: datetime) -> None:
+    result = wf.outcome() or "granted"
+    case.result = result
+    case.status = _STATUS_BY_RESULT.get(result, "completed")
+    case.completed_at = now
+    if result != "granted":
+        # Results other than a grant need a reason: the last opinion given is it.
+        case.result_reason = (wf.last_data() or {}).get("opinion") or case.result_reason
+    record_event(case, actor, "case_finished", opinion=case.result_reason,
+                 details={"result": result, "status": case.status})

@@ -1,0 +1,70 @@
+"""Reading cases: one case with its steps and timeline, and the case list (SQL only)."""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import or_, select
+
+from app.extensions import db
+from app.models import Case, CaseEvent, User, WorkItem
+from app.services.errors import Forbidden, NotFound
+from app.taskforms.formats import mask_id_number
+
+
+def get_case(case_no: str) -> Case:
+    """The case with this number, or NotFound."""
+    case = db.session.scalar(select(Case).where(Case.case_no == case_no))
+    if case is None:
+        raise NotFound(_("Case not found."))
+    return case
+
+
+def can_view_case(case: Case, user: User) -> bool:
+    """Staff see a case when they took it in, supervise, or their department works on it."""
+    if user.has_role("supervisor", "front_desk", "archivist"):
+        return True
+    codes = user.department_codes
+    return bool(codes) and db.session.scalar(
+        select(WorkItem.id).where(WorkItem.case_id == case.id, WorkItem.department_code.in_(codes)).limit(1)
+    ) is not None
+
+
+def get_case_for(case_no: str, user: User) -> Case:
+    """The case if this user may see it."""
+    case = get_case(case_no)
+    if not can_view_case(case, user):
+        raise Forbidden(_("You do not have permission to see this case."))
+    return case
+
+
+def case_steps(case: Case) -> list[WorkItem]:
+    """Every step of the case in the order it was routed."""
+    return list(db.session.scalars(select(WorkItem).where(WorkItem.case_id == case.id).order_by(WorkItem.id)))
+
+
+def case_events(case: Case) -> list[CaseEvent]:
+    """The case's audit trail, oldest first."""
+    return list(db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))
+
+
+def masked_applicant(case: Case) -> dict:
+    """Applicant as lists and the API show it: ID number and phone masked."""
+    phone = case.applicant_phone or ""
+    return {
+        "type": case.applicant_type, "name": case.applicant_name,
+        "id_number": mask_id_number(case.applicant_id_number),
+        "phone": f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else phone,
+    }
+
+
+def search_cases(user: User, text: str | None, status: str | None, page: int, per_page: int):
+    """Cases visible to the user, newest first, optionally filtered by number, name or status."""
+    query = select(Case).order_by(Case.id.desc())
+    if not user.has_role("supervisor", "front_desk", "archivist"):
+        query = query.where(Case.id.in_(select(WorkItem.case_id).where(
+            WorkItem.department_code.in_(user.department_codes))))
+    if text:
+        like = f"%{text.strip()}%"
+        query = query.where(or_(Case.case_no.like(like), Case.applicant_name.like(like)))
+    if status:
+        query = query.where(Case.status == status)
+    return db.paginate(query, page=page, per_page=per_page, error_out=False)

@@ -1,0 +1,167 @@
+"""Service-item catalogue and process versions, deployed from the workflows folder."""
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from app.engine import BpmnError, parse_bpmn
+from app.extensions import db
+from app.models import Department, ProcessVersion, ServiceItem, User
+from app.models.item import CASE_TYPES, LIMIT_UNITS, RETENTION_PERIODS
+from app.services.errors import ValidationFailed
+from app.taskforms import get_registry
+from app.taskforms.registry import UnknownForm
+
+_LIMIT = {
+    "type": "object", "required": ["value", "unit"], "additionalProperties": False,
+    "properties": {"value": {"type": "integer", "minimum": 0}, "unit": {"enum": list(LIMIT_UNITS)}},
+}
+# The shape of a `<name>.item.toml` file next to its BPMN.
+ITEM_FILE_SCHEMA = {
+    "type": "object",
+    "required": ["code", "name", "case_type", "process_id", "intake_form", "retention",
+                 "statutory_limit", "committed_limit", "materials"],
+    "additionalProperties": False,
+    "properties": {
+        "code": {"type": "string", "pattern": "^[0-9A-Z]{1,31}$"},
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "name_en": {"type": "string", "maxLength": 200},
+        "description": {"type": "string"},
+        "case_type": {"enum": list(CASE_TYPES)},
+        "process_id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]*$"},
+        "intake_form": {"type": "string"},
+        "retention": {"enum": list(RETENTION_PERIODS)},
+        "statutory_limit": _LIMIT,
+        "committed_limit": _LIMIT,
+        "materials": {"type": "array", "items": {
+            "type": "object", "required": ["code", "name", "required"], "additionalProperties": False,
+            "properties": {"code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
+                           "name": {"type": "string"}, "name_en": {"type": "string"},
+                           "required": {"type": "boolean"}, "note": {"type": "string"}},
+        }},
+    },
+}
+
+
+@dataclass
+class DeployReport:
+    deployed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+def current_version(process_id: str) -> ProcessVersion | None:
+    """The newest deployed version of a process; new cases start on it."""
+    return db.session.scalar(
+        select(ProcessVersion).where(ProcessVersion.process_id == process_id)
+        .order_by(ProcessVersion.version.desc()).limit(1)
+    )
+
+
+def _check_references(parsed) -> None:
+    """Every lane must be a department and every user task must name an existing form."""
+    departments = set(db.session.scalars(select(Department.code)))
+    forms = get_registry()
+    problems = []
+    for task in parsed.user_tasks:
+        if task.lane not in departments:
+            problems.append(_("Task %(task)s: lane %(lane)s is not a known department code.",
+                              task=task.bpmn_id, lane=task.lane or "-"))
+        if not task.form_key:
+            problems.append(_("Task %(task)s names no form (formKey).", task=task.bpmn_id))
+        else:
+            try:
+                forms.get(task.form_key)
+            except UnknownForm:
+                problems.append(_("Task %(task)s: form %(form)s does not exist.", task=task.bpmn_id, form=task.form_key))
+    if problems:
+        raise ValidationFailed("; ".join(problems))
+
+
+def deploy_bpmn(process_id: str, xml: bytes, source_file: str, actor: User | None = None) -> ProcessVersion | None:
+    """Store a changed BPMN as a new version; None when identical to the newest one."""
+    digest = hashlib.sha256(xml).hexdigest()
+    latest = current_version(process_id)
+    if latest is not None and latest.sha256 == digest:
+        return None
+    try:
+        parsed = parse_bpmn(xml, process_id)
+    except BpmnError as exc:
+        raise ValidationFailed(_("The BPMN file was refused: %(reason)s", reason=exc.message)) from exc
+    _check_references(parsed)
+    next_number = (db.session.scalar(
+        select(func.max(ProcessVersion.version)).where(ProcessVersion.process_id == process_id)) or 0) + 1
+    version = ProcessVersion(
+        process_id=process_id, version=next_number, name=getattr(parsed, "name", None),
+        source_file=source_file, sha256=digest, bpmn_xml=xml.decode("utf-8"), spec_json=parsed.spec_json,
+        deployed_by_id=actor.id if actor else None,
+    )
+    db.session.add(version)
+    db.session.flush()
+    return version
+
+
+def _load_item_file(path: Path) -> dict:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        jsonschema.validate(data, ITEM_FILE_SCHEMA)
+    except (tomllib.TOMLDecodeError, jsonschema.ValidationError) as exc:
+        raise ValidationFailed(_("Item file %(file)s is invalid: %(reason)s", file=path.name,
+                                 reason=getattr(exc, "message", str(exc))))
+    return data
+
+
+def upsert_item(data: dict) -> ServiceItem:
+    """Create or update a service item from its data file."""
+    if current_version(data["process_id"]) is None:
+        raise ValidationFailed(_("Item %(code)s: process %(process)s is not deployed.",
+                                 code=data["code"], process=data["process_id"]))
+    item = db.session.scalar(select(ServiceItem).where(ServiceItem.code == data["code"])) or ServiceItem(code=data["code"])
+    item.name = data["name"]
+    item.name_en = data.get("name_en")
+    item.description = data.get("description")
+    item.case_type = data["case_type"]
+    item.process_id = data["process_id"]
+    item.intake_form = data["intake_form"]
+    item.retention = data["retention"]
+    item.statutory_limit_value = data["statutory_limit"]["value"]
+    item.statutory_limit_unit = data["statutory_limit"]["unit"]
+    item.committed_limit_value = data["committed_limit"]["value"]
+    item.committed_limit_unit = data["committed_limit"]["unit"]
+    item.materials = data["materials"]
+    item.is_active = True
+    db.session.add(item)
+    return item
+
+
+def deploy_directory(directory: Path, actor: User | None = None) -> DeployReport:
+    """Deploy every BPMN (process id = file stem) then every item file; failures are reported, not fatal."""
+    report = DeployReport()
+    for path in sorted(directory.glob("*.bpmn")):
+        try:
+            with db.session.begin_nested():
+                version = deploy_bpmn(path.stem, path.read_bytes(), path.name, actor)
+        except ValidationFailed as exc:
+            report.failed[path.name] = exc.message
+            continue
+        (report.deployed if version else report.unchanged).append(
+            f"{path.stem} v{version.version}" if version else path.stem)
+    for path in sorted(directory.glob("*.item.toml")):
+        try:
+            with db.session.begin_nested():
+                report.items.append(upsert_item(_load_item_file(path)).code)
+        except ValidationFailed as exc:
+            report.failed[path.name] = exc.message
+    return report
+
+
+def item_limit(value: int, unit: str) -> dict:
+    """The API shape of a time limit."""
+    return {"value": value, "unit": unit}

@@ -1,0 +1,98 @@
+"""Work on routed tasks: claim, release and complete, one winner under concurrency."""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from app.engine import TaskNotReady
+from app.extensions import db
+from app.models import Case, User, WorkItem
+from app.models.base import utcnow
+from app.services.case_runtime import load_workflow, lock_case, record_event, save_workflow
+from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.taskforms import get_registry
+
+
+def get_visible_item(work_item_id: int, user: User) -> WorkItem:
+    """The work item if it exists and belongs to one of the user's departments."""
+    item = db.session.get(WorkItem, work_item_id)
+    if item is None:
+        raise NotFound(_("Task not found."))
+    if item.department_code not in user.department_codes and not user.has_role("supervisor"):
+        raise Forbidden(_("This task belongs to a department you are not a member of."))
+    return item
+
+
+def _lock_open_item(work_item_id: int, user: User) -> tuple[WorkItem, Case]:
+    item = get_visible_item(work_item_id, user)
+    if item.department_code not in user.department_codes:
+        raise Forbidden(_("This task belongs to a department you are not a member of."))
+    case = lock_case(item.case_id)
+    # Re-read under the lock: the other request may have just finished this task.
+    db.session.refresh(item)
+    if item.state != "open":
+        raise Conflict(_("This task has already been completed or withdrawn."))
+    if case.status != "in_progress":
+        raise Conflict(_("The case is not in progress; its tasks are paused."))
+    return item, case
+
+
+def claim_task(work_item_id: int, user: User) -> WorkItem:
+    """Take a pooled task as one's own (签收)."""
+    item, case = _lock_open_item(work_item_id, user)
+    if item.claimed_by_id not in (None, user.id):
+        raise Conflict(_("This task is already held by %(name)s.", name=item.claimed_by.display_name))
+    if item.claimed_by_id is None:
+        item.claimed_by_id = user.id
+        record_event(case, user, "task_claimed", work_item=item)
+    return item
+
+
+def release_task(work_item_id: int, user: User) -> WorkItem:
+    """Put one's claimed task back into the department pool."""
+    item, case = _lock_open_item(work_item_id, user)
+    if item.claimed_by_id != user.id:
+        raise Conflict(_("You do not hold this task."))
+    item.claimed_by_id = None
+    record_event(case, user, "task_released", work_item=item)
+    return item
+
+
+def complete_task(work_item_id: int, user: User, data: dict) -> Case:
+    """Validate the step's form, run the engine on, and route what comes next."""
+    item, case = _lock_open_item(work_item_id, user)
+    if item.claimed_by_id not in (None, user.id):
+        raise Conflict(_("This task is already held by %(name)s.", name=item.claimed_by.display_name))
+    data = dict(data or {})
+    if item.form_key:
+        errors = get_registry().get(item.form_key).validate(data)
+        if errors:
+            raise ValidationFailed(_("Please correct the highlighted fields."), errors)
+    wf = load_workflow(case)
+    try:
+        wf.complete_task(item.task_id, data)
+    except TaskNotReady:
+        raise Conflict(_("This task is no longer waiting for completion.")) from None
+    now = utcnow()
+    item.state = "completed"
+    item.claimed_by_id = user.id
+    item.completed_by_id = user.id
+    item.completed_at = now
+    item.data = data
+    item.opinion = data.get("opinion")
+    record_event(case, user, "task_completed", work_item=item, opinion=item.opinion)
+    save_workflow(case, wf, user, now)
+    return case
+
+
+def department_inbox(user: User, *, page: int = 1, per_page: int = 50, department: str | None = None):
+    """Open work items of the user's departments, soonest due first (reads SQL only)."""
+    codes = user.department_codes
+    if department:
+        codes = [c for c in codes if c == department]
+    query = (
+        select(WorkItem)
+        .where(WorkItem.department_code.in_(codes), WorkItem.state == "open")
+        .order_by(WorkItem.due_at.asc().nulls_last(), WorkItem.id)
+    )
+    return db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)

@@ -1,0 +1,120 @@
+"""Chinese identifier checks (GB 11643, GB 32100), masking, and the JSON Schema format checker."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date
+
+from jsonschema import FormatChecker
+
+# GB 11643-1999: the check character is indexed by the weighted digit sum mod 11.
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK_CHARS = "10X98765432"
+# Explicit ASCII classes: str.isdigit() would also accept full-width and other Unicode digits.
+_ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+_EARLIEST_BIRTH_YEAR = 1900
+
+# GB 32100-2015: I, O, S, V and Z are left out so they cannot be mistaken for 1, 0, 5, U and 2.
+_USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+_USCC_VALUES = {char: value for value, char in enumerate(_USCC_CHARSET)}
+_USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+
+_MOBILE_SHAPE = re.compile(r"1[0-9]{10}")
+_DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# Deliberately loose: the only reliable e-mail check is sending a message.
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
+
+
+def normalise_code(s: str) -> str:
+    """Strip and upper-case an ID number or credit code so a typed 'x' is stored as 'X'."""
+    return s.strip().upper()
+
+
+def _parse_yyyymmdd(digits: str) -> date | None:
+    """Parse yyyyMMdd, returning None when it is not a calendar date."""
+    try:
+        return date(int(digits[0:4]), int(digits[4:6]), int(digits[6:8]))
+    except ValueError:
+        return None
+
+
+def is_cn_id_number(s: object) -> bool:
+    """True for a well-formed 18-character citizen ID number (居民身份证号码, GB 11643)."""
+    if not isinstance(s, str):
+        return False
+    s = s.upper()
+    if not _ID_SHAPE.fullmatch(s):
+        return False
+    born = _parse_yyyymmdd(s[6:14])
+    if born is None or born.year < _EARLIEST_BIRTH_YEAR or born > date.today():
+        return False
+    total = sum(int(digit) * weight for digit, weight in zip(s[:17], _ID_WEIGHTS))
+    return s[17] == _ID_CHECK_CHARS[total % 11]
+
+
+def is_cn_uscc(s: object) -> bool:
+    """True for a well-formed unified social credit code (统一社会信用代码, GB 32100)."""
+    if not isinstance(s, str):
+        return False
+    s = s.upper()
+    if len(s) != 18 or any(char not in _USCC_VALUES for char in s):
+        return False
+    total = sum(_USCC_VALUES[char] * weight for char, weight in zip(s[:17], _USCC_WEIGHTS))
+    # The standard says check = 31 - (sum mod 31), where a result of 31 is written as '0'.
+    return _USCC_VALUES[s[17]] == (31 - total % 31) % 31
+
+
+def is_cn_mobile(s: object) -> bool:
+    """True for an 11-digit mainland mobile number starting with 1."""
+    return isinstance(s, str) and _MOBILE_SHAPE.fullmatch(s) is not None
+
+
+def is_iso_date(s: object) -> bool:
+    """True for a real calendar date written as YYYY-MM-DD."""
+    if not isinstance(s, str) or not _DATE_SHAPE.fullmatch(s):
+        return False
+    return _parse_yyyymmdd(s.replace("-", "")) is not None
+
+
+def is_email(s: object) -> bool:
+    """True for something shaped like an e-mail address."""
+    return isinstance(s, str) and _EMAIL_SHAPE.fullmatch(s) is not None
+
+
+def _mask(s: str | None, keep_start: int, keep_end: int) -> str:
+    """Replace the middle of s with asterisks, hiding everything when s is too short to keep ends."""
+    if not s:
+        return ""
+    if len(s) <= keep_start + keep_end:
+        return "*" * len(s)
+    return s[:keep_start] + "*" * (len(s) - keep_start - keep_end) + s[len(s) - keep_end:]
+
+
+def mask_id_number(s: str | None) -> str:
+    """Mask an ID number for lists and exports: 110105********002X."""
+    return _mask(s, 6, 4)
+
+
+def mask_phone(s: str | None) -> str:
+    """Mask a phone number for lists and exports: 138****5678."""
+    return _mask(s, 3, 4)
+
+
+# Only the formats listed here are asserted; a schema naming any other format is refused when loaded
+# (see registry) so a typo cannot silently switch a check off.
+FORMAT_CHECKER = FormatChecker(formats=())
+
+
+def _strings_only(check: Callable[[str], bool]) -> Callable[[object], bool]:
+    """JSON Schema formats apply to strings only; other types are the `type` keyword's business."""
+    return lambda instance: not isinstance(instance, str) or check(instance)
+
+
+for _name, _check in (
+    ("cn-id-number", is_cn_id_number),
+    ("cn-uscc", is_cn_uscc),
+    ("cn-mobile", is_cn_mobile),
+    ("date", is_iso_date),
+    ("email", is_email),
+):
+    FORMAT_CHECKER.checks(_name)(_strings_only(_check))

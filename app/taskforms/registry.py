@@ -1,0 +1,97 @@
+"""Load task form schemas from the forms folder by key, check them once, and cache them."""
+from __future__ import annotations
+
+import json
+import re
+import threading
+from pathlib import Path
+
+from flask import current_app
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from app.taskforms.errors import InvalidForm, UnknownForm
+from app.taskforms.form import TaskForm
+
+__all__ = ["FormRegistry", "InvalidForm", "UnknownForm", "get_registry", "is_form_key"]
+
+# Keys come from BPMN files and URLs; this shape keeps them inside the forms folder.
+_KEY_SHAPE = re.compile(r"[a-z][a-z0-9_]*")
+_MAX_KEY_LENGTH = 100
+_DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+_EXTENSION_KEY = "taskforms"
+
+
+def is_form_key(key: object) -> bool:
+    """True when key has the shape of a form key (lowercase, digits, underscores)."""
+    return isinstance(key, str) and len(key) <= _MAX_KEY_LENGTH and _KEY_SHAPE.fullmatch(key) is not None
+
+
+def _load(key: str, path: Path) -> TaskForm:
+    """Read, check and wrap one form file."""
+    try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidForm(key, f"not valid JSON: {exc}") from exc
+    except OSError as exc:
+        raise InvalidForm(key, f"cannot be read: {exc.strerror}") from exc
+    if not isinstance(schema, dict):
+        raise InvalidForm(key, "the file must hold a JSON object")
+    if schema.get("$schema", _DRAFT_2020_12) != _DRAFT_2020_12:
+        raise InvalidForm(key, "only JSON Schema draft 2020-12 is supported")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        raise InvalidForm(key, f"not a valid JSON Schema: {exc.message}") from exc
+    return TaskForm(key, schema)
+
+
+class FormRegistry:
+    """Task forms from one folder, loaded on first use and reloaded when their file changes."""
+
+    def __init__(self, forms_dir: str | Path) -> None:
+        self.forms_dir = Path(forms_dir)
+        self._cache: dict[str, tuple[int, TaskForm]] = {}
+        self._lock = threading.Lock()
+
+    def __contains__(self, key: object) -> bool:
+        return is_form_key(key) and (self.forms_dir / f"{key}.json").is_file()
+
+    def keys(self) -> list[str]:
+        """Sorted keys of all form files in the folder."""
+        if not self.forms_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.forms_dir.glob("*.json") if p.is_file() and is_form_key(p.stem))
+
+    def get(self, key: str) -> TaskForm:
+        """The form for key; UnknownForm when missing or not a form key, InvalidForm when broken."""
+        if not is_form_key(key):
+            raise UnknownForm(key, "not a valid task form key")
+        path = self.forms_dir / f"{key}.json"
+        try:
+            # Checking mtime lets designers edit a form file without restarting the app.
+            mtime = path.stat().st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            self._cache.pop(key, None)
+            raise UnknownForm(key) from None
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        with self._lock:
+            form = _load(key, path)
+            self._cache[key] = (mtime, form)
+        return form
+
+    def load_all(self) -> list[TaskForm]:
+        """Every form in the folder, raising InvalidForm on the first broken one."""
+        return [self.get(key) for key in self.keys()]
+
+
+def get_registry() -> FormRegistry:
+    """The current app's registry for config FORMS_DIR, created on first use."""
+    forms_dir = Path(current_app.config["FORMS_DIR"])
+    registry = current_app.extensions.get(_EXTENSION_KEY)
+    if not isinstance(registry, FormRegistry) or registry.forms_dir != forms_dir:
+        registry = FormRegistry(forms_dir)
+        current_app.extensions[_EXTENSION_KEY] = registry
+    return registry

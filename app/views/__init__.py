@@ -1,0 +1,20 @@
+"""Blueprint registration."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    """Attach every blueprint; the API is exempt from CSRF because it takes bearer tokens only."""
+    from app.extensions import csrf
+    from app.views import auth, cases, inbox, intake, main
+    from app.views.api import api_bp
+
+    for blueprint in (auth.bp, main.bp, intake.bp, inbox.bp, cases.bp):
+        app.register_blueprint(blueprint)
+    csrf.exempt(api_bp)
+    app.register_blueprint(api_bp)
+
+    from app.views.helpers import template_helpers
+
+    app.context_processor(template_helpers)

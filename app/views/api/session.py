@@ -1,0 +1,34 @@
+"""Token issue and the OpenAPI document."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from flask import jsonify, request
+from flask_babel import gettext as _
+
+from app.auth import Unauthorized, public
+from app.extensions import db
+from app.services.auth import authenticate, issue_token
+from app.views.api import api_bp
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.json")
+
+
+@api_bp.post("/auth/token")
+@public
+def create_token():
+    body = request.get_json(silent=True) or {}
+    user = authenticate(str(body.get("username") or ""), str(body.get("password") or ""))
+    if user is None:
+        # One answer for unknown users and wrong passwords: nothing to learn from it.
+        raise Unauthorized(_("Wrong username or password."))
+    token = issue_token(user)
+    db.session.commit()
+    return jsonify({"token": token, "username": user.username, "roles": sorted(user.role_set)})
+
+
+@api_bp.get("/openapi.json")
+@public
+def openapi():
+    return jsonify(json.loads(OPENAPI_PATH.read_text(encoding="utf-8")))
