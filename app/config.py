@@ -8,13 +8,17 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("ONEWINDOW_INSTANCE_DIR", PROJECT_ROOT / "instance"))
 
 
+def normalise_database_url(url: str) -> str:
+    """Pin PostgreSQL URLs to the psycopg2 driver we ship (SQLAlchemy 2.1 defaults to psycopg 3)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix):]
+    return url
+
+
 def _database_url() -> str:
     # SQLite under instance/ is the embedded default for a first run; production sets PostgreSQL.
-    url = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'onewindow.db'}")
-    # Some hosting tools still hand out the pre-SQLAlchemy-1.4 scheme.
-    if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
-    return url
+    return normalise_database_url(os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'onewindow.db'}"))
 
 
 class Config:

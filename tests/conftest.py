@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app import create_app
-from app.config import TestConfig
+from app.config import TestConfig, normalise_database_url
 from app.extensions import db
 from app.services import catalogue, org
 
@@ -23,7 +23,7 @@ PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def _database_url(tmp_path_factory) -> str:
-    url = os.environ.get("TEST_DATABASE_URL", DEFAULT_PG)
+    url = normalise_database_url(os.environ.get("TEST_DATABASE_URL", DEFAULT_PG))
     try:
         engine = sa.create_engine(url)
         with engine.connect() as conn:

@@ -1,6 +1,7 @@
 """Safe parsing of deployed BPMN documents into a serialized spec."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -15,6 +16,8 @@ from .sandbox import refusal_reason
 from .serialization import specs_to_json
 
 MAX_BPMN_BYTES = 2 * 1024 * 1024
+_DOCTYPE_REFUSED = "DOCTYPE and entity declarations are not allowed in BPMN documents."
+_FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
 _DEFINITIONS_TAG = "{http://www.omg.org/spec/BPMN/20100524/MODEL}definitions"
 # Attributes of specs and event definitions that hold Python source: name -> is an expression.
 _SOURCE_ATTRIBUTES = {
@@ -49,6 +52,11 @@ def _safe_root(xml: bytes) -> etree._Element:
         raise BpmnError("A BPMN document must be given as bytes.")
     if len(xml) > MAX_BPMN_BYTES:
         raise BpmnError(f"The BPMN document is larger than {MAX_BPMN_BYTES // (1024 * 1024)} MiB.")
+    # Cheap early refusal with a clear message; the DOCTYPE check after parsing is the real guard
+    # (it also covers encodings this byte scan cannot see).
+    first_element = _FIRST_ELEMENT.search(xml)
+    if b"<!DOCTYPE" in xml[: first_element.start() if first_element else len(xml)]:
+        raise BpmnError(_DOCTYPE_REFUSED, line=1)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                              dtd_validation=False, huge_tree=False)
     try:
@@ -61,7 +69,7 @@ def _safe_root(xml: bytes) -> etree._Element:
     # Entities can only be declared in a DTD, so refusing any DOCTYPE rules out XXE and
     # entity-expansion bombs, whatever the parser would have done with them.
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise BpmnError("DOCTYPE and entity declarations are not allowed in BPMN documents.", line=1)
+        raise BpmnError(_DOCTYPE_REFUSED, line=1)
     if root.tag != _DEFINITIONS_TAG:
         raise BpmnError("The document is not BPMN 2.0: its root element must be bpmn:definitions.",
                         line=root.sourceline)

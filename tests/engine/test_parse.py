@@ -134,3 +134,12 @@ def test_service_tasks_are_refused(build) -> None:
 def test_error_string_names_element_and_line() -> None:
     error = BpmnError("Bad script", line=12, element_id="calc")
     assert str(error) == "Bad script (element calc, line 12)"
+
+
+def test_doctype_hidden_from_the_byte_scan_is_still_refused(build) -> None:
+    # UTF-16 defeats the quick byte scan; the check on the parsed tree must catch it.
+    text = build.wrap('<bpmn:startEvent id="start" />').decode()
+    text = text.replace("<bpmn:definitions", "<!DOCTYPE definitions>\n<bpmn:definitions", 1)
+    with pytest.raises(BpmnError) as info:
+        parse_bpmn(text.encode("utf-16"), "p")
+    assert "DOCTYPE" in info.value.message
