@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -16,9 +18,18 @@ from .sandbox import refusal_reason
 from .serialization import specs_to_json
 
 MAX_BPMN_BYTES = 2 * 1024 * 1024
+# The shared schema validator keeps an error log per instance: validate one document at a time.
+_validator_lock = threading.Lock()
 _DOCTYPE_REFUSED = "DOCTYPE and entity declarations are not allowed in BPMN documents."
 _FIRST_ELEMENT = re.compile(rb"<[A-Za-z_]")
-_DEFINITIONS_TAG = "{http://www.omg.org/spec/BPMN/20100524/MODEL}definitions"
+_BPMN = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
+_DEFINITIONS_TAG = f"{_BPMN}definitions"
+# Long namespace URIs make schema messages unreadable; show the usual prefixes instead.
+_PREFIXES = {
+    _BPMN: "bpmn:", "{http://www.omg.org/spec/BPMN/20100524/DI}": "bpmndi:",
+    "{http://www.omg.org/spec/DD/20100524/DC}": "dc:", "{http://www.omg.org/spec/DD/20100524/DI}": "di:",
+    "{http://spiffworkflow.org/bpmn/schema/1.0/core}": "spiffworkflow:",
+}
 # Attributes of specs and event definitions that hold Python source: name -> is an expression.
 _SOURCE_ATTRIBUTES = {
     "script": False, "prescript": False, "postscript": False,
@@ -74,6 +85,43 @@ def _safe_root(xml: bytes) -> etree._Element:
         raise BpmnError("The document is not BPMN 2.0: its root element must be bpmn:definitions.",
                         line=root.sourceline)
     return root
+
+
+def _readable(message: str) -> str:
+    for uri, prefix in _PREFIXES.items():
+        message = message.replace(uri, prefix)
+    return message
+
+
+def _check_references(root: etree._Element) -> None:
+    """Refuse dangling flow references, which the engine reports confusingly or not at all."""
+    ids: dict[str, etree._Element] = {}
+    for element in root.iter(etree.Element):
+        element_id = element.get("id")
+        if element_id is None:
+            continue
+        if element_id in ids:
+            raise BpmnError(f"The id {element_id} is used twice.", line=element.sourceline, element_id=element_id)
+        ids[element_id] = element
+    for flow in root.iter(f"{_BPMN}sequenceFlow"):
+        for attribute in ("sourceRef", "targetRef"):
+            ref = flow.get(attribute)
+            if not ref or ref not in ids:
+                raise BpmnError(f"Sequence flow {flow.get('id')} has {attribute} {ref!r}, which is not an "
+                                "element of the document.", line=flow.sourceline, element_id=flow.get("id"))
+    for ref_element in root.iter(f"{_BPMN}incoming", f"{_BPMN}outgoing", f"{_BPMN}flowNodeRef"):
+        ref = (ref_element.text or "").strip()
+        if ref not in ids:
+            owner = ref_element.getparent()
+            raise BpmnError(f"{etree.QName(ref_element).localname} {ref!r} of {owner.get('id')} is not an "
+                            "element of the document.", line=ref_element.sourceline, element_id=owner.get("id"))
+    for element in ids.values():
+        default = element.get("default")
+        if default is not None and element.tag.startswith(_BPMN):
+            flow = ids.get(default)
+            if flow is None or flow.tag != f"{_BPMN}sequenceFlow" or flow.get("sourceRef") != element.get("id"):
+                raise BpmnError(f"The default flow {default!r} of {element.get('id')} is not one of its "
+                                "outgoing sequence flows.", line=element.sourceline, element_id=element.get("id"))
 
 
 def _line_of(root: etree._Element, element_id: str | None) -> int | None:
@@ -145,22 +193,34 @@ def _user_tasks(specs: list[BpmnProcessSpec]) -> tuple[UserTaskInfo, ...]:
     return tuple(seen.values())
 
 
-def parse_bpmn(xml: bytes, process_id: str) -> ParsedProcess:
-    """Validate a BPMN document and return the serialized spec of one of its processes."""
-    root = _safe_root(xml)
-    parser = SpiffBpmnParser(validator=VALIDATOR)
+@contextmanager
+def _as_bpmn_error(root: etree._Element) -> Iterator[None]:
+    """Turn the engine's parse and validation errors into BpmnError with a line when known."""
     try:
-        # Hand over the tree parsed above, so the document is never re-parsed with defaults.
-        parser.add_bpmn_xml(root)
-        spec = parser.get_spec(process_id)
-        subprocess_specs = parser.get_subprocess_specs(process_id)
+        yield
+    except BpmnError:
+        raise
     except ValidationException as exc:
         element_id = getattr(exc, "id", None) or None
         line = _int_or_none(getattr(exc, "line_number", None)) or _line_of(root, element_id)
-        raise BpmnError(str(exc.args[0]) if exc.args else "Invalid BPMN.", line=line,
-                        element_id=element_id) from None
+        message = _readable(str(exc.args[0])) if exc.args else "Invalid BPMN."
+        raise BpmnError(message, line=line, element_id=element_id) from None
     except Exception as exc:  # the parser raises many kinds of errors on odd documents
         raise BpmnError(f"The BPMN document cannot be parsed: {type(exc).__name__}: {exc}") from None
+
+
+def parse_bpmn(xml: bytes, process_id: str) -> ParsedProcess:
+    """Validate a BPMN document and return the serialized spec of one of its processes."""
+    root = _safe_root(xml)
+    with _as_bpmn_error(root), _validator_lock:
+        VALIDATOR.validate(root)
+    _check_references(root)
+    parser = SpiffBpmnParser()
+    with _as_bpmn_error(root):
+        # Hand over the tree parsed above, so the document is never re-parsed with default settings.
+        parser.add_bpmn_xml(root)
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
     if spec.name != process_id:
         raise BpmnError(f"No process with id {process_id!r} in the document (found {spec.name!r}).")
     missing = [name for name, sub in subprocess_specs.items() if sub is None]
