@@ -15,6 +15,7 @@ def create_app(config_object: type | object = Config, **overrides) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     app.config.from_object(config_object)
     app.config.update(overrides)
+    app.json.ensure_ascii = False  # Chinese stays readable in API answers
 
     from app import auth, errors, i18n, vendor
     from app.extensions import babel, csrf, db, login_manager, migrate

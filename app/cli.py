@@ -5,7 +5,7 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from app.extensions import db
 from app.services import catalogue, org
@@ -21,6 +21,7 @@ def _fail(exc: ServiceError) -> None:
 
 
 @click.command("create-user")
+@with_appcontext
 @click.option("--username", required=True)
 @click.option("--password", required=True)
 @click.option("--role", "roles", multiple=True, required=True, help="Repeat for several roles.")
@@ -37,6 +38,7 @@ def create_user_command(username, password, roles, departments, display_name):
 
 
 @click.command("seed-demo")
+@with_appcontext
 def seed_demo_command():
     """Demo departments and one user per role (see the README)."""
     users = org.seed_demo()
@@ -64,6 +66,7 @@ def deploy_command():
 
 
 @click.command("scheduler")
+@with_appcontext
 def scheduler_command():
     """Run the periodic jobs in this process (production: one or more of these)."""
     from app.jobs.runner import run_blocking_scheduler

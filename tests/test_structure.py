@@ -61,3 +61,16 @@ def test_chinese_catalogue_translates_every_message():
     untranslated = [m.id for m in catalog if m.id and not (m.string if isinstance(m.string, str) else all(m.string))]
     fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
     assert untranslated == [] and fuzzy == []
+
+
+def test_migrations_upgrade_sqlite_from_empty(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}", "FLASK_APP": "wsgi.py",
+           "ONEWINDOW_INSTANCE_DIR": str(tmp_path)}
+    flask = [sys.executable, "-m", "flask"]
+    upgrade = subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert upgrade.returncode == 0, upgrade.stderr
+    check = subprocess.run([*flask, "db", "check"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert "No new upgrade operations detected" in check.stdout + check.stderr

@@ -93,6 +93,10 @@ def _readable(message: str) -> str:
     return message
 
 
+def _dangling(message: str, element: etree._Element, element_id: str | None) -> BpmnError:
+    return BpmnError(message, line=element.sourceline, element_id=element_id)
+
+
 def _check_references(root: etree._Element) -> None:
     """Refuse dangling flow references, which the engine reports confusingly or not at all."""
     ids: dict[str, etree._Element] = {}
@@ -101,27 +105,29 @@ def _check_references(root: etree._Element) -> None:
         if element_id is None:
             continue
         if element_id in ids:
-            raise BpmnError(f"The id {element_id} is used twice.", line=element.sourceline, element_id=element_id)
+            raise _dangling(f"The id {element_id} is used twice.", element, element_id)
         ids[element_id] = element
     for flow in root.iter(f"{_BPMN}sequenceFlow"):
         for attribute in ("sourceRef", "targetRef"):
             ref = flow.get(attribute)
             if not ref or ref not in ids:
-                raise BpmnError(f"Sequence flow {flow.get('id')} has {attribute} {ref!r}, which is not an "
-                                "element of the document.", line=flow.sourceline, element_id=flow.get("id"))
+                raise _dangling(f"Sequence flow {flow.get('id')} has {attribute} {ref!r}, "
+                                "which is not an element of the document.", flow, flow.get("id"))
     for ref_element in root.iter(f"{_BPMN}incoming", f"{_BPMN}outgoing", f"{_BPMN}flowNodeRef"):
         ref = (ref_element.text or "").strip()
         if ref not in ids:
-            owner = ref_element.getparent()
-            raise BpmnError(f"{etree.QName(ref_element).localname} {ref!r} of {owner.get('id')} is not an "
-                            "element of the document.", line=ref_element.sourceline, element_id=owner.get("id"))
-    for element in ids.values():
+            owner_id = ref_element.getparent().get("id")
+            kind = etree.QName(ref_element).localname
+            raise _dangling(f"{kind} {ref!r} of {owner_id} is not an element of the document.",
+                            ref_element, owner_id)
+    for element_id, element in ids.items():
         default = element.get("default")
-        if default is not None and element.tag.startswith(_BPMN):
-            flow = ids.get(default)
-            if flow is None or flow.tag != f"{_BPMN}sequenceFlow" or flow.get("sourceRef") != element.get("id"):
-                raise BpmnError(f"The default flow {default!r} of {element.get('id')} is not one of its "
-                                "outgoing sequence flows.", line=element.sourceline, element_id=element.get("id"))
+        if default is None or not element.tag.startswith(_BPMN):
+            continue
+        flow = ids.get(default)
+        if flow is None or flow.tag != f"{_BPMN}sequenceFlow" or flow.get("sourceRef") != element_id:
+            raise _dangling(f"The default flow {default!r} of {element_id} is not one of its "
+                            "outgoing sequence flows.", element, element_id)
 
 
 def _line_of(root: etree._Element, element_id: str | None) -> int | None:

@@ -238,7 +238,9 @@ class RestrictedScriptEngine(PythonScriptEngine):
         """Engine error for a failed script; the base version breaks on non-text error args."""
         if isinstance(err, SpiffWorkflowException):
             return super().create_task_exec_exception(task, script, err)
-        line, text = (0, "") if isinstance(err, SyntaxError) else self.get_error_line_number_and_content(script, err)
+        line, text = 0, ""
+        if not isinstance(err, SyntaxError):  # a refused script has no frame to point at
+            line, text = self.get_error_line_number_and_content(script, err)
         return WorkflowTaskException(f"{type(err).__name__}: {err}", task=task, exception=err,
                                      line_number=line or None, error_line=text or None)
 

@@ -81,7 +81,8 @@ def _specs_from_json(spec_json: str) -> Specs:
                         f"this engine reads {SERIALIZER_VERSION!r}. Redeploy the process.")
     try:
         spec = _registry.restore(dct["spec"])
-        subprocess_specs = {name: _registry.restore(sub) for name, sub in dct["subprocess_specs"].items()}
+        subprocess_specs = {name: _registry.restore(sub)
+                            for name, sub in dct["subprocess_specs"].items()}
     except Exception as exc:  # any corruption of the stored text ends up here
         raise BpmnError(f"The stored process spec cannot be restored: {exc}") from exc
     return spec, subprocess_specs

@@ -20,7 +20,9 @@ from .serialization import specs_for, state_from_json, state_to_json
 # The engine's task iterator stops at depth 1000: beyond it READY tasks become invisible and
 # the case looks completed. Stop well before. Loops should use loop markers or subprocesses.
 MAX_TASK_DEPTH = 900
-_TIMER_EVENT_TYPES = {"TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition"}
+_TIMER_EVENT_TYPES = frozenset({
+    "TimeDateEventDefinition", "DurationTimerEventDefinition", "CycleTimerEventDefinition",
+})
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,12 @@ def _element_id(exc: BaseException) -> str | None:
 
 
 def _message(exc: BaseException) -> str:
-    parts = [str(exc)] + [str(note) for note in getattr(exc, "notes", None) or []]
-    inner = getattr(exc, "error", None) or getattr(exc, "exception", None)
-    if isinstance(inner, BaseException) and str(inner) not in parts[0]:
-        parts.append(f"{type(inner).__name__}: {inner}")
-    return "; ".join(part for part in parts if part)
+    message = str(exc).strip().rstrip(".")
+    # The engine wraps expression failures without their reason; it is the chained exception.
+    inner = exc.__cause__ or exc.__context__
+    if inner is not None and str(inner) and str(inner) not in message:
+        message = f"{message}: {type(inner).__name__}: {inner}"
+    return message
 
 
 def _parse_due(value: Any) -> datetime | None:
@@ -100,8 +103,10 @@ class Workflow:
         for task in self._bpmn.get_tasks(state=TaskState.READY, manual=True):
             properties = _properties(task)
             spec = task.task_spec
-            ready.append(ReadyTask(task_id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name,
-                                   lane=spec.lane, form_key=properties.get("formKey"), properties=properties))
+            ready.append(ReadyTask(
+                task_id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name, lane=spec.lane,
+                form_key=properties.get("formKey"), properties=properties,
+            ))
         return ready
 
     def complete_task(self, task_id: str, data: dict) -> None:
@@ -174,7 +179,7 @@ class Workflow:
                 step()
         except SpiffWorkflowException as exc:
             raise WorkflowError(_message(exc), _element_id(exc)) from exc
-        except (ValueError, TypeError, KeyError, NameError, ArithmeticError, SyntaxError) as exc:
+        except Exception as exc:  # e.g. the engine raises bare Exception on a bad timer duration
             raise WorkflowError(f"{type(exc).__name__}: {exc}") from exc
         self._check_depth()
 

@@ -6,10 +6,13 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from app.engine import SERIALIZER_VERSION, Workflow
+from flask_babel import gettext as _
+
+from app.engine import SERIALIZER_VERSION, TaskNotReady, Workflow, WorkflowError
 from app.extensions import db
 from app.models import Case, CaseEvent, ProcessVersion, User, WorkItem
 from app.models.base import utcnow
+from app.services.errors import Conflict, ValidationFailed
 
 # Process versions never change once deployed, so their spec text is cached per process.
 _spec_cache: dict[int, str] = {}
@@ -42,6 +45,18 @@ def lock_case(case_id: int) -> Case:
 def load_workflow(case: Case) -> Workflow:
     """The case's workflow, restored against its pinned process version."""
     return Workflow.load(spec_json_for(case.process_version_id), case.workflow_state)
+
+
+def run_task(wf: Workflow, task_id: str, data: dict) -> None:
+    """Complete one engine task; engine failures become clear refusals and nothing is saved."""
+    try:
+        wf.complete_task(task_id, data)
+    except TaskNotReady:
+        raise Conflict(_("This task is no longer waiting for completion.")) from None
+    except WorkflowError as exc:
+        # A script, condition or depth guard stopped the flow: the caller's transaction rolls back.
+        raise ValidationFailed(_("The process could not continue (%(reason)s). Nothing was saved; "
+                                 "please tell the process designer.", reason=exc.message)) from exc
 
 
 def record_event(case: Case, actor: User | None, action: str, *, work_item: WorkItem | None = None,

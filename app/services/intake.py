@@ -20,7 +20,7 @@ from app.extensions import db
 from app.models import Case, CaseMaterial, CaseSerial, ServiceItem, User, WorkItem
 from app.models.base import utcnow
 from app.services import catalogue, materials as material_store
-from app.services.case_runtime import record_event, save_workflow, spec_json_for
+from app.services.case_runtime import record_event, run_task, save_workflow, spec_json_for
 from app.services.errors import ValidationFailed
 from app.taskforms import get_registry
 from app.taskforms.formats import is_cn_id_number, is_cn_mobile, is_cn_uscc
@@ -183,7 +183,7 @@ def _run_intake_step(case: Case, item: ServiceItem, applicant: dict, form: dict,
     intake = next((t for t in wf.ready_user_tasks() if t.form_key == item.intake_form), None)
     step = None
     if intake is not None:
-        wf.complete_task(intake.task_id, data)
+        run_task(wf, intake.task_id, data)
         # The front-desk step is done on the spot; its row keeps who accepted what, for the record.
         step = WorkItem(
             case_id=case.id, task_id=intake.task_id, bpmn_id=intake.bpmn_id, name=intake.name or intake.bpmn_id,

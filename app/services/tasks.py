@@ -4,11 +4,10 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from app.engine import TaskNotReady
 from app.extensions import db
 from app.models import Case, User, WorkItem
 from app.models.base import utcnow
-from app.services.case_runtime import load_workflow, lock_case, record_event, save_workflow
+from app.services.case_runtime import load_workflow, lock_case, record_event, run_task, save_workflow
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.taskforms import get_registry
 
@@ -69,10 +68,7 @@ def complete_task(work_item_id: int, user: User, data: dict) -> Case:
         if errors:
             raise ValidationFailed(_("Please correct the highlighted fields."), errors)
     wf = load_workflow(case)
-    try:
-        wf.complete_task(item.task_id, data)
-    except TaskNotReady:
-        raise Conflict(_("This task is no longer waiting for completion.")) from None
+    run_task(wf, item.task_id, data)
     now = utcnow()
     item.state = "completed"
     item.claimed_by_id = user.id

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, g
 from flask_babel import get_locale, lazy_gettext as _l
 
 from app.taskforms.formats import mask_id_number
@@ -41,12 +41,29 @@ def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime(fmt)
 
 
+def department_name(code: str) -> str:
+    """A department's name in the current language (codes are what BPMN lanes carry)."""
+    names = g.get("department_names")
+    if names is None:
+        from sqlalchemy import select
+
+        from app.extensions import db
+        from app.models import Department
+
+        english = locale_code().startswith("en")
+        names = {d.code: (d.name_en if english and d.name_en else d.name)
+                 for d in db.session.scalars(select(Department))}
+        g.department_names = names
+    return names.get(code, code)
+
+
 def template_helpers() -> dict:
     """Names every template can use."""
     return {
         "locale_code": locale_code,
         "local_time": local_time,
         "mask_id": mask_id_number,
+        "department_name": department_name,
         "STATUS_LABELS": STATUS_LABELS,
         "ACTION_LABELS": ACTION_LABELS,
         "RESULT_LABELS": RESULT_LABELS,

@@ -45,7 +45,8 @@ def script_process(script: str) -> bytes:
     return wrap_process(
         '<bpmn:startEvent id="start" />'
         '<bpmn:userTask id="form" name="Form" />'
-        f'<bpmn:scriptTask id="calc" name="Calc"><bpmn:script>{escape(script)}</bpmn:script></bpmn:scriptTask>'
+        '<bpmn:scriptTask id="calc" name="Calc">'
+        f"<bpmn:script>{escape(script)}</bpmn:script></bpmn:scriptTask>"
         '<bpmn:userTask id="after" name="After" />'
         + _end("end", "done")
         + _flow("f1", "start", "form") + _flow("f2", "form", "calc")

@@ -58,7 +58,8 @@ def test_parsed_process_is_frozen(sample: ParsedProcess) -> None:
         sample.process_id = "other"  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("payload", [XXE, BILLION_LAUGHS, EXTERNAL_DTD], ids=["xxe", "billion-laughs", "external-dtd"])
+@pytest.mark.parametrize("payload", [XXE, BILLION_LAUGHS, EXTERNAL_DTD],
+                         ids=["xxe", "billion-laughs", "external-dtd"])
 def test_doctype_and_entities_are_refused(payload: bytes) -> None:
     started = time.perf_counter()
     with pytest.raises(BpmnError) as info:
@@ -67,7 +68,8 @@ def test_doctype_and_entities_are_refused(payload: bytes) -> None:
     assert time.perf_counter() - started < 1.0
 
 
-@pytest.mark.parametrize("payload", [b"", b"hello, world", b"{\"process\": 1}", b"<a><b></a>", b"\xff\xfe\x00junk"])
+@pytest.mark.parametrize("payload", [b"", b"hello, world", b'{"process": 1}', b"<a><b></a>",
+                                     b"\xff\xfe\x00junk"])
 def test_non_xml_is_refused(payload: bytes) -> None:
     with pytest.raises(BpmnError) as info:
         parse_bpmn(payload, "p")
@@ -106,8 +108,25 @@ def test_flow_to_missing_element_is_refused_with_a_line(build) -> None:
     )
     with pytest.raises(BpmnError) as info:
         parse_bpmn(xml, "p")
-    assert info.value.line is not None
+    assert info.value.line == 5 and info.value.element_id == "f1"
     assert "nowhere" in info.value.message
+
+
+@pytest.mark.parametrize("body, element_id", [
+    ('<bpmn:startEvent id="start"><bpmn:outgoing>f9</bpmn:outgoing></bpmn:startEvent>', "start"),
+    ('<bpmn:startEvent id="start" /><bpmn:exclusiveGateway id="g" default="zz" />'
+     '<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="g" />', "g"),
+], ids=["dangling-outgoing", "unknown-default-flow"])
+def test_dangling_references_are_refused(build, body: str, element_id: str) -> None:
+    with pytest.raises(BpmnError) as info:
+        parse_bpmn(build.wrap(body), "p")
+    assert info.value.element_id == element_id
+
+
+def test_process_without_start_event_is_refused(build) -> None:
+    with pytest.raises(BpmnError) as info:
+        parse_bpmn(build.wrap('<bpmn:userTask id="u" />'), "p")
+    assert "start event" in info.value.message.lower()
 
 
 def test_unknown_process_id_is_refused(sample_xml: bytes) -> None:
@@ -121,6 +140,7 @@ def test_schema_violation_is_refused(build) -> None:
     with pytest.raises(BpmnError) as info:
         parse_bpmn(xml, "p")
     assert info.value.line is not None
+    assert "bpmn:notAnElement" in info.value.message
 
 
 def test_service_tasks_are_refused(build) -> None:
@@ -143,3 +163,28 @@ def test_doctype_hidden_from_the_byte_scan_is_still_refused(build) -> None:
     with pytest.raises(BpmnError) as info:
         parse_bpmn(text.encode("utf-16"), "p")
     assert "DOCTYPE" in info.value.message
+
+
+def test_shipped_diagram_draws_every_element_inside_its_lane(sample_xml: bytes) -> None:
+    from lxml import etree
+
+    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
+          "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
+          "dc": "http://www.omg.org/spec/DD/20100524/DC"}
+    root = etree.fromstring(sample_xml)
+    process = root.find("bpmn:process", ns)
+    elements = [e.get("id") for e in process if e.get("id") and not e.tag.endswith("laneSet")]
+    drawn = {d.get("bpmnElement"): d for d in root.iterfind(".//bpmndi:BPMNShape", ns)}
+    drawn.update({d.get("bpmnElement"): d for d in root.iterfind(".//bpmndi:BPMNEdge", ns)})
+    assert set(elements) <= set(drawn)
+
+    def box(element_id: str) -> tuple[float, float, float, float]:
+        bounds = drawn[element_id].find("dc:Bounds", ns)
+        x, y, w, h = (float(bounds.get(k)) for k in ("x", "y", "width", "height"))
+        return x, y, x + w, y + h
+
+    for lane in process.iterfind(".//bpmn:lane", ns):
+        lx1, ly1, lx2, ly2 = box(lane.get("id"))
+        for ref in lane.iterfind("bpmn:flowNodeRef", ns):
+            x1, y1, x2, y2 = box(ref.text)
+            assert lx1 <= x1 and x2 <= lx2 and ly1 <= y1 and y2 <= ly2, (lane.get("name"), ref.text)

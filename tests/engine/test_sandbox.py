@@ -54,7 +54,8 @@ def test_hostile_expressions_never_run(expression: str) -> None:
 
 
 @pytest.mark.parametrize("script", [f"x = {ESCAPE}", "import os", "open('/etc/passwd')",
-                                    "x = __builtins__"], ids=["subclasses", "import", "open", "builtins"])
+                                    "x = __builtins__"],
+                         ids=["subclasses", "import", "open", "builtins"])
 def test_hostile_script_is_refused_at_compile_time(script: str) -> None:
     with pytest.raises(ScriptRefused):
         compile_script(script)
@@ -94,7 +95,8 @@ def _tampered(parsed: ParsedProcess, benign: str, hostile: str) -> str:
 
 
 @pytest.mark.parametrize("hostile", [f"x = {ESCAPE}", "import os", "x = open('/etc/passwd').read()",
-                                     "x = __builtins__"], ids=["subclasses", "import", "open", "builtins"])
+                                     "x = __builtins__"],
+                         ids=["subclasses", "import", "open", "builtins"])
 def test_hostile_script_in_stored_spec_fails_the_workflow(build, hostile: str) -> None:
     parsed = parse_bpmn(build.script("x = a + 1"), "p")
     spec_json = _tampered(parsed, "x = a + 1", hostile)
@@ -125,7 +127,8 @@ def test_normal_script_runs(build) -> None:
 def test_script_helpers_and_loops_work(build) -> None:
     script = ("total = 0\nfor n in sorted(values):\n    total += n\n"
               "top = max(values)\nnames = [str(v) for v in values]\nsize = len(values)\n"
-              "pair = dict(a=1, b=[min(values), sum(values)])\nhelper = lambda v: v * 2\ndoubled = helper(total)")
+              "pair = dict(a=1, b=[min(values), sum(values)])\n"
+              "helper = lambda v: v * 2\ndoubled = helper(total)")
     wf = Workflow.start(parse_bpmn(build.script(script), "p").spec_json, {})
     wf.complete_task(wf.ready_user_tasks()[0].task_id, {"values": [3, 1, 2]})
     data = wf.task_data(wf.ready_user_tasks()[0].task_id)

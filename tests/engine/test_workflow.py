@@ -116,7 +116,8 @@ def test_dump_has_no_spec_and_carries_the_version(sample: ParsedProcess) -> None
     assert state["serializer_version"] == SERIALIZER_VERSION
     assert "spec" not in state and "subprocess_specs" not in state
     assert "task_specs" not in wf.dump()
-    print(f"\nstate {len(wf.dump())} bytes; spec {len(sample.spec_json)} bytes (stored once per version)")
+    print(f"\nstate {len(wf.dump())} bytes; spec {len(sample.spec_json)} bytes "
+          "(the spec is stored once per process version)")
 
 
 def test_round_trip_keeps_ready_tasks_and_data(sample: ParsedProcess) -> None:
@@ -237,3 +238,33 @@ def test_loop_ends_normally(build) -> None:
     for again in (True, True, False):
         wf.complete_task(wf.ready_user_tasks()[0].task_id, {"again": again})
     assert wf.is_completed() and wf.outcome() == "done"
+
+
+def test_countersign_children_report_the_bpmn_id_lane_and_form(build) -> None:
+    xml = build.wrap(
+        '<bpmn:laneSet id="ls"><bpmn:lane id="lane_use" name="USE">'
+        "<bpmn:flowNodeRef>start</bpmn:flowNodeRef><bpmn:flowNodeRef>sign</bpmn:flowNodeRef>"
+        "<bpmn:flowNodeRef>end</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>"
+        '<bpmn:startEvent id="start" />'
+        '<bpmn:userTask id="sign" name="会签"><bpmn:extensionElements><spiffworkflow:properties>'
+        '<spiffworkflow:property name="formKey" value="countersign" /></spiffworkflow:properties>'
+        "</bpmn:extensionElements><bpmn:multiInstanceLoopCharacteristics>"
+        "<bpmn:loopDataInputRef>departments</bpmn:loopDataInputRef>"
+        "<bpmn:loopDataOutputRef>opinions</bpmn:loopDataOutputRef>"
+        '<bpmn:inputDataItem id="department" /><bpmn:outputDataItem id="opinion" />'
+        "</bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>"
+        '<bpmn:endEvent id="end" />'
+        '<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="sign" />'
+        '<bpmn:sequenceFlow id="f2" sourceRef="sign" targetRef="end" />'
+    )
+    parsed = parse_bpmn(xml, "p")
+    routed = [(t.bpmn_id, t.lane, t.form_key) for t in parsed.user_tasks]
+    assert routed == [("sign", "USE", "countersign")]
+    wf = Workflow.start(parsed.spec_json, {"departments": ["A", "B", "C"]})
+    children = wf.ready_user_tasks()
+    assert [(t.bpmn_id, t.lane, t.form_key) for t in children] == [("sign", "USE", "countersign")] * 3
+    for child in children:
+        wf = Workflow.load(parsed.spec_json, wf.dump())
+        wf.complete_task(child.task_id, {"opinion": "同意 " + wf.task_data(child.task_id)["department"]})
+    assert wf.is_completed()
+    assert wf.last_data()["opinions"] == ["同意 A", "同意 B", "同意 C"]
