@@ -15,7 +15,7 @@ from app.taskforms import FormRegistry
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FORMS_DIR = REPO_ROOT / "forms"
 TEMPLATES_DIR = REPO_ROOT / "app" / "templates"
-PO_FRAGMENT = REPO_ROOT / "app" / "taskforms" / "translations_zh.po"
+PO_FRAGMENT = REPO_ROOT / "app" / "translations" / "zh" / "LC_MESSAGES" / "messages.po"
 
 
 @pytest.fixture(scope="session")
