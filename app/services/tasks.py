@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app.extensions import db
 from app.models import Case, User, WorkItem
@@ -90,5 +91,6 @@ def department_inbox(user: User, *, page: int = 1, per_page: int = 50, departmen
         select(WorkItem)
         .where(WorkItem.department_code.in_(codes), WorkItem.state == "open")
         .order_by(WorkItem.due_at.asc().nulls_last(), WorkItem.id)
+        .options(joinedload(WorkItem.claimed_by))
     )
     return db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
