@@ -90,9 +90,53 @@ class Client:
         self.conn.close()
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _proc_cpu(pid: int, children_too: bool = False) -> float:
+    """CPU seconds (user + system) of a process from /proc; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if children_too:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime of reaped children
+    return ticks / _TICK
+
+
+def cpu_snapshot(server_pid: int | None) -> dict[str, float] | None:
+    """CPU seconds so far of the app server (master + workers), PostgreSQL, and this client."""
+    if not server_pid or not os.path.isdir("/proc"):
+        return None
+    try:
+        with open(f"/proc/{server_pid}/task/{server_pid}/children") as fh:
+            workers = [int(p) for p in fh.read().split()]
+    except OSError:
+        return None
+    postgres = 0.0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as fh:
+                    if fh.read().strip() != "postgres":
+                        continue
+            except OSError:
+                continue
+            # The postmaster's reaped children count too (backends that ended meanwhile).
+            postgres += _proc_cpu(int(entry), children_too=True)
+    times = os.times()
+    return {"app": _proc_cpu(server_pid) + sum(_proc_cpu(p) for p in workers), "postgres": postgres,
+            "client": times.user + times.system}
+
+
 def wait_until_up(base_url: str, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
+    server_pid = int(os.environ.get("BENCH_SERVER_PID") or 0)
     while True:
+        if server_pid and not os.path.exists(f"/proc/{server_pid}") and os.path.isdir("/proc"):
+            raise SystemExit("the server process exited before answering")
         try:
             client = Client(base_url)
             status, _, _ = client.request("GET", "/api/v1/openapi.json")
@@ -143,7 +187,11 @@ def run_completions(base_url: str, database_url: str) -> dict:
     workers = [Worker(ids=ids[i::clients][: warm_each + measured_each], warmup=warm_each) for i in range(clients)]
     clock = {"began": 0.0, "stop_at": 0.0}
 
+    server_pid = int(os.environ.get("BENCH_SERVER_PID") or 0) or None
+    cpu: dict[str, dict[str, float] | None] = {}
+
     def open_gate() -> None:  # runs once, when every client has warmed up
+        cpu["before"] = cpu_snapshot(server_pid)
         clock["began"] = time.perf_counter()
         clock["stop_at"] = clock["began"] + seconds
 
@@ -185,6 +233,7 @@ def run_completions(base_url: str, database_url: str) -> dict:
     for thread in threads:
         thread.join(seconds + 60)
     elapsed = time.perf_counter() - clock["began"]
+    cpu["after"] = cpu_snapshot(server_pid)
     for worker in workers:
         if worker.error:
             raise SystemExit(f"a load client failed: {worker.error!r}")
@@ -198,6 +247,11 @@ def run_completions(base_url: str, database_url: str) -> dict:
         "clients": clients, "completions": done, "seconds": elapsed, "rate": done / elapsed,
         "median_ms": statistics.median(latencies), "p95_ms": percentile(latencies, 95),
         "max_ms": max(latencies), "failures": failures, "warm_failures": warm_failures,
+        "cpu_ms": ({k: (cpu["after"][k] - cpu["before"][k]) * 1000 / done for k in cpu["before"]}
+                   if cpu.get("before") and cpu.get("after") and done else None),
+        "cores": os.cpu_count(),
+        "per_client_median_ms": [round(statistics.median(w.latencies), 1) if w.latencies else None
+                                 for w in workers],
     }
 
 
@@ -265,6 +319,13 @@ def main() -> int:
           f"{completion['clients']} clients = {completion['rate']:.1f}/s; latency median "
           f"{completion['median_ms']:.1f} ms, p95 {completion['p95_ms']:.1f} ms, max {completion['max_ms']:.1f} ms; "
           f"failures {len(completion['failures'])} (warm-up failures {len(completion['warm_failures'])})")
+    print(f"median latency per client (ms): {completion['per_client_median_ms']}")
+    if completion["cpu_ms"]:
+        used = completion["cpu_ms"]
+        total_cpu = sum(used.values())
+        print(f"CPU per completion: app server {used['app']:.1f} ms, PostgreSQL {used['postgres']:.1f} ms, "
+              f"load client {used['client']:.1f} ms; total {total_cpu:.1f} ms on {completion['cores']} cores "
+              f"(CPU-bound ceiling about {completion['cores'] * 1000 / total_cpu:.0f}/s)")
     for item_id, status, body in (completion["warm_failures"] + completion["failures"])[:5]:
         print(f"  failed task {item_id}: HTTP {status} {body.decode(errors='replace')}")
 
