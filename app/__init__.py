@@ -36,4 +36,6 @@ def create_app(config_object: type | object = Config, **overrides) -> Flask:
 
     if not app.debug and not app.testing:
         logging.basicConfig(level=logging.INFO)
+        # The engine logs every task state change at INFO; keep production logs readable.
+        logging.getLogger("spiff").setLevel(logging.WARNING)
     return app

@@ -25,7 +25,12 @@ class Config:
     # Signs sessions and CSRF tokens; the default is only fit for a laptop.
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
     SQLALCHEMY_DATABASE_URI = _database_url()
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # A ping before each checkout survives database restarts at one extra round trip per request;
+    # off by default, connections are recycled instead and a restart fails at most one request per worker.
+    SQLALCHEMY_ENGINE_OPTIONS = {
+        "pool_pre_ping": os.environ.get("DATABASE_POOL_PRE_PING", "0") == "1",
+        "pool_recycle": int(os.environ.get("DATABASE_POOL_RECYCLE_SECONDS", 1800)),
+    }
     # Where BPMN files and their service-item data files live.
     WORKFLOWS_DIR = Path(os.environ.get("WORKFLOWS_DIR", PROJECT_ROOT / "workflows"))
     # JSON Schema task forms named by BPMN user tasks.

@@ -51,7 +51,7 @@ class Case(db.Model):
 
     __mapper_args__ = {"version_id_col": lock_version}
 
-    item: Mapped[ServiceItem] = relationship(lazy="joined")
+    item: Mapped[ServiceItem] = relationship()
     process_version: Mapped[ProcessVersion] = relationship()
     materials: Mapped[list[CaseMaterial]] = relationship(
         back_populates="case", order_by="CaseMaterial.id", cascade="all, delete-orphan"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, event
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
 from app.models.base import UTCDateTime, utcnow
@@ -24,6 +24,8 @@ class CaseEvent(db.Model):
     task_name: Mapped[str | None] = mapped_column(String(200))
     opinion: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict | None] = mapped_column(JSON)
+    # Set through the object so a new work item and its event go out in one flush.
+    work_item = relationship("WorkItem")
 
 
 @event.listens_for(CaseEvent, "before_update")

@@ -39,6 +39,6 @@ class WorkItem(db.Model):
     data: Mapped[dict | None] = mapped_column(JSON)
     opinion: Mapped[str | None] = mapped_column(Text)
 
-    case: Mapped[Case] = relationship(lazy="joined", innerjoin=True)
+    case: Mapped[Case] = relationship()
     claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])
     completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
@@ -42,7 +43,10 @@ def issue_token(user: User) -> str:
 
 def user_for_token(token: str) -> User | None:
     """The active user owning an unexpired token, or None."""
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token)))
+    row = db.session.execute(
+        select(ApiToken).where(ApiToken.token_hash == _digest(token))
+        .options(joinedload(ApiToken.user).joinedload(User.departments))
+    ).unique().scalar_one_or_none()
     if row is None or row.expires_at <= utcnow() or not row.user.is_enabled:
         return None
     return row.user

@@ -5,6 +5,7 @@ import threading
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import undefer
 
 from flask_babel import gettext as _
 
@@ -34,12 +35,15 @@ def spec_json_for(process_version_id: int) -> str:
     return spec
 
 
-def lock_case(case_id: int) -> Case:
-    """Take the case row lock (SELECT … FOR UPDATE) and return fresh values."""
+def lock_case_of_work_item(work_item_id: int) -> Case | None:
+    """Lock (SELECT … FOR UPDATE) the case a work item belongs to; None if there is no such item."""
     return db.session.execute(
-        select(Case).where(Case.id == case_id).with_for_update(of=Case)
+        select(Case).join(WorkItem, WorkItem.case_id == Case.id).where(WorkItem.id == work_item_id)
+        .with_for_update(of=Case)
+        # The engine state comes with the lock: whoever locks a case runs its workflow next.
+        .options(undefer(Case.workflow_state))
         .execution_options(populate_existing=True)
-    ).scalar_one()
+    ).scalar_one_or_none()
 
 
 def load_workflow(case: Case) -> Workflow:
@@ -65,23 +69,36 @@ def record_event(case: Case, actor: User | None, action: str, *, work_item: Work
     event = CaseEvent(
         case_id=case.id, actor_id=actor.id if actor else None,
         actor_name=actor.display_name if actor else "system", action=action,
-        work_item_id=work_item.id if work_item else None,
-        task_name=work_item.name if work_item else None, opinion=opinion, details=details,
+        work_item=work_item, task_name=work_item.name if work_item else None, opinion=opinion, details=details,
     )
     db.session.add(event)
     return event
 
 
-def save_workflow(case: Case, wf: Workflow, actor: User | None, now: datetime | None = None) -> list[WorkItem]:
-    """Store the state and mirror READY user tasks as work items; finish the case if the flow ended."""
+def open_work_items(case_id: int) -> list[WorkItem]:
+    """The case's open work items as the database has them now (call under the case lock)."""
+    return list(db.session.scalars(
+        select(WorkItem).where(WorkItem.case_id == case_id, WorkItem.state == "open")
+        .execution_options(populate_existing=True)
+    ))
+
+
+def save_workflow(case: Case, wf: Workflow, actor: User | None, now: datetime | None = None,
+                  open_items: list[WorkItem] | None = None) -> list[WorkItem]:
+    """Store the state and mirror READY user tasks as work items; finish the case if the flow ended.
+
+    `open_items` are the case's open work items read under the lock, when the caller has them.
+    """
     now = now or utcnow()
     case.workflow_state = wf.dump()
     case.serializer_version = SERIALIZER_VERSION
     case.next_timer_at = wf.next_timer_at()
     ready = {task.task_id: task for task in wf.ready_user_tasks()}
-    open_items = db.session.scalars(
-        select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.state == "open")
-    ).all()
+    if open_items is None:
+        # No autoflush: everything this unit of work changed goes out in one flush at commit.
+        with db.session.no_autoflush:
+            open_items = open_work_items(case.id)
+    open_items = [item for item in open_items if item.state == "open"]  # skip the one just completed
     for item in open_items:
         if item.task_id not in ready:
             item.state = "cancelled"
@@ -98,7 +115,6 @@ def save_workflow(case: Case, wf: Workflow, actor: User | None, now: datetime | 
         )
         db.session.add(item)
         created.append(item)
-    db.session.flush()
     for item in created:
         record_event(case, actor, "task_routed", work_item=item, details={"department": item.department_code})
     if wf.is_completed() and not case.is_finished:

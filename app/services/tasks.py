@@ -8,7 +8,9 @@ from sqlalchemy.orm import joinedload
 from app.extensions import db
 from app.models import Case, User, WorkItem
 from app.models.base import utcnow
-from app.services.case_runtime import load_workflow, lock_case, record_event, run_task, save_workflow
+from app.services.case_runtime import (
+    load_workflow, lock_case_of_work_item, open_work_items, record_event, run_task, save_workflow,
+)
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.taskforms import get_registry
 
@@ -23,23 +25,27 @@ def get_visible_item(work_item_id: int, user: User) -> WorkItem:
     return item
 
 
-def _lock_open_item(work_item_id: int, user: User) -> tuple[WorkItem, Case]:
-    item = get_visible_item(work_item_id, user)
+def _lock_open_item(work_item_id: int, user: User) -> tuple[WorkItem, Case, list[WorkItem]]:
+    """Lock the item's case and return the item with the case's open items, all read under the lock."""
+    case = lock_case_of_work_item(work_item_id)
+    if case is None:
+        raise NotFound(_("Task not found."))
+    # Read under the lock: another request may have just finished this task.
+    open_items = open_work_items(case.id)
+    item = next((i for i in open_items if i.id == work_item_id), None) or db.session.get(
+        WorkItem, work_item_id, populate_existing=True)
     if item.department_code not in user.department_codes:
         raise Forbidden(_("This task belongs to a department you are not a member of."))
-    case = lock_case(item.case_id)
-    # Re-read under the lock: the other request may have just finished this task.
-    db.session.refresh(item)
     if item.state != "open":
         raise Conflict(_("This task has already been completed or withdrawn."))
     if case.status != "in_progress":
         raise Conflict(_("The case is not in progress; its tasks are paused."))
-    return item, case
+    return item, case, open_items
 
 
 def claim_task(work_item_id: int, user: User) -> WorkItem:
     """Take a pooled task as one's own (签收)."""
-    item, case = _lock_open_item(work_item_id, user)
+    item, case, _open = _lock_open_item(work_item_id, user)
     if item.claimed_by_id not in (None, user.id):
         raise Conflict(_("This task is already held by %(name)s.", name=item.claimed_by.display_name))
     if item.claimed_by_id is None:
@@ -50,7 +56,7 @@ def claim_task(work_item_id: int, user: User) -> WorkItem:
 
 def release_task(work_item_id: int, user: User) -> WorkItem:
     """Put one's claimed task back into the department pool."""
-    item, case = _lock_open_item(work_item_id, user)
+    item, case, _open = _lock_open_item(work_item_id, user)
     if item.claimed_by_id != user.id:
         raise Conflict(_("You do not hold this task."))
     item.claimed_by_id = None
@@ -60,7 +66,7 @@ def release_task(work_item_id: int, user: User) -> WorkItem:
 
 def complete_task(work_item_id: int, user: User, data: dict) -> Case:
     """Validate the step's form, run the engine on, and route what comes next."""
-    item, case = _lock_open_item(work_item_id, user)
+    item, case, open_items = _lock_open_item(work_item_id, user)
     if item.claimed_by_id not in (None, user.id):
         raise Conflict(_("This task is already held by %(name)s.", name=item.claimed_by.display_name))
     data = dict(data or {})
@@ -78,7 +84,7 @@ def complete_task(work_item_id: int, user: User, data: dict) -> Case:
     item.data = data
     item.opinion = data.get("opinion")
     record_event(case, user, "task_completed", work_item=item, opinion=item.opinion)
-    save_workflow(case, wf, user, now)
+    save_workflow(case, wf, user, now, open_items)
     return case
 
 
@@ -91,6 +97,6 @@ def department_inbox(user: User, *, page: int = 1, per_page: int = 50, departmen
         select(WorkItem)
         .where(WorkItem.department_code.in_(codes), WorkItem.state == "open")
         .order_by(WorkItem.due_at.asc().nulls_last(), WorkItem.id)
-        .options(joinedload(WorkItem.claimed_by))
+        .options(joinedload(WorkItem.claimed_by), joinedload(WorkItem.case).joinedload(Case.item))
     )
     return db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)

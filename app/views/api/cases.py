@@ -50,8 +50,9 @@ def create_case():
     application = Application(item_code=str(body.get("item_code") or ""), applicant=applicant, form=form,
                               materials=_materials(body.get("materials")))
     case, query_code = accept_application(application, g.api_user)
+    body = {"case_no": case.case_no, "query_code": query_code, "status": case.status}
     db.session.commit()
-    return jsonify({"case_no": case.case_no, "query_code": query_code, "status": case.status}), 201
+    return jsonify(body), 201
 
 
 @api_bp.get("/cases/<case_no>")

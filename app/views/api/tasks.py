@@ -62,5 +62,6 @@ def complete_task(item_id: int):
     if isinstance(body.get("opinion"), str) and "opinion" not in data:
         data = {**data, "opinion": body["opinion"]}
     case = task_service.complete_task(item_id, g.api_user, data)
+    body = {"case_status": case.status, "case_no": case.case_no, "result": case.result}
     db.session.commit()
-    return jsonify({"case_status": case.status, "case_no": case.case_no, "result": case.result})
+    return jsonify(body)
