@@ -33,7 +33,7 @@ def _database_url(tmp_path_factory) -> str:
     except Exception as exc:  # noqa: BLE001 - any connection failure means "not reachable"
         if os.environ.get("CI") == "true":
             pytest.exit(f"PostgreSQL is required in CI and is unreachable at {url}: {exc}", returncode=3)
-        warnings.warn(f"PostgreSQL unreachable ({exc}); running on SQLite instead")
+        warnings.warn(f"PostgreSQL unreachable ({exc}); running on SQLite instead", stacklevel=2)
         return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
 
 

@@ -5,7 +5,8 @@ import re
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException

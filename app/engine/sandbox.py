@@ -16,7 +16,8 @@ import math
 import operator
 from functools import lru_cache
 from types import CodeType
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from RestrictedPython import RestrictingNodeTransformer
 from RestrictedPython.compile import compile_restricted_eval, compile_restricted_exec

@@ -4,7 +4,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
@@ -78,7 +79,7 @@ class Workflow:
         self._bpmn.script_engine = SCRIPT_ENGINE
 
     @classmethod
-    def start(cls, spec_json: str, data: dict) -> "Workflow":
+    def start(cls, spec_json: str, data: dict) -> Workflow:
         """A new workflow of a stored spec, with `data` in its start task, run up to the first waits."""
         ensure_json_data(data)
         spec, subprocess_specs = specs_for(spec_json)
@@ -89,7 +90,7 @@ class Workflow:
         return workflow
 
     @classmethod
-    def load(cls, spec_json: str, state_json: str) -> "Workflow":
+    def load(cls, spec_json: str, state_json: str) -> Workflow:
         """A workflow restored from a dumped state; BpmnError when the state cannot be read."""
         return cls(state_from_json(state_json, specs_for(spec_json)))
 

@@ -114,7 +114,7 @@ def _load_item_file(path: Path) -> dict:
         jsonschema.validate(data, ITEM_FILE_SCHEMA)
     except (tomllib.TOMLDecodeError, jsonschema.ValidationError) as exc:
         raise ValidationFailed(_("Item file %(file)s is invalid: %(reason)s", file=path.name,
-                                 reason=getattr(exc, "message", str(exc))))
+                                 reason=getattr(exc, "message", str(exc)))) from exc
     return data
 
 

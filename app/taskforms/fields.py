@@ -152,7 +152,7 @@ def _options(key: str, name: str, prop: Mapping[str, Any]) -> tuple[Option, ...]
         return ()
     labels = _labels(key, name, prop, "x-enum-labels", len(values)) or [form_text(v) for v in values]
     labels_en = _labels(key, name, prop, "x-enum-labels-en", len(values)) or [None] * len(values)
-    return tuple(Option(v, label, label_en) for v, label, label_en in zip(values, labels, labels_en))
+    return tuple(Option(v, label, label_en) for v, label, label_en in zip(values, labels, labels_en, strict=True))
 
 
 def _widget(key: str, name: str, prop: Mapping[str, Any], json_type: str) -> str:

@@ -48,7 +48,7 @@ def is_cn_id_number(s: object) -> bool:
     born = _parse_yyyymmdd(s[6:14])
     if born is None or born.year < _EARLIEST_BIRTH_YEAR or born > date.today():
         return False
-    total = sum(int(digit) * weight for digit, weight in zip(s[:17], _ID_WEIGHTS))
+    total = sum(int(digit) * weight for digit, weight in zip(s[:17], _ID_WEIGHTS, strict=True))
     return s[17] == _ID_CHECK_CHARS[total % 11]
 
 
@@ -59,7 +59,7 @@ def is_cn_uscc(s: object) -> bool:
     s = s.upper()
     if len(s) != 18 or any(char not in _USCC_VALUES for char in s):
         return False
-    total = sum(_USCC_VALUES[char] * weight for char, weight in zip(s[:17], _USCC_WEIGHTS))
+    total = sum(_USCC_VALUES[char] * weight for char, weight in zip(s[:17], _USCC_WEIGHTS, strict=True))
     # The standard says check = 31 - (sum mod 31), where a result of 31 is written as '0'.
     return _USCC_VALUES[s[17]] == (31 - total % 31) % 31
 

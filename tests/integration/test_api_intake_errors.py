@@ -6,7 +6,7 @@ import base64
 import pytest
 
 from app.extensions import db
-from app.models import Case, CaseSerial
+from app.models import Case
 from tests.conftest import application_payload
 
 

@@ -1,7 +1,7 @@
 """Work items: list, detail, claim, release, complete."""
 from __future__ import annotations
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 from flask_babel import gettext as _
 
 from app.auth import api_auth
