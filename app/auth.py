@@ -3,18 +3,14 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
 
 from app.extensions import db
 from app.models import User
 from app.services import auth as auth_service
-from app.services.errors import Forbidden, ServiceError
-
-
-class Unauthorized(ServiceError):
-    status = 401
+from app.services.errors import Forbidden, Unauthorized
 
 
 def configure_login(login_manager: LoginManager) -> None:
@@ -35,8 +31,6 @@ def roles_required(*roles: str):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
-                from flask import current_app
-
                 return current_app.login_manager.unauthorized()
             if roles and not current_user.has_role(*roles):
                 raise Forbidden(_l("You do not have permission to do this."))

@@ -21,9 +21,15 @@ def _database_url() -> str:
     return normalise_database_url(os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'onewindow.db'}"))
 
 
+def _secret_key() -> str | None:
+    # Signs sessions and CSRF tokens. Never a default from the source: the environment, or the
+    # random key that bin/setup writes to instance/secret_key on first run.
+    key_file = INSTANCE_DIR / "secret_key"
+    return os.environ.get("SECRET_KEY") or (key_file.read_text().strip() if key_file.is_file() else None)
+
+
 class Config:
-    # Signs sessions and CSRF tokens; the default is only fit for a laptop.
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
+    SECRET_KEY = _secret_key()
     SQLALCHEMY_DATABASE_URI = _database_url()
     # A ping before each checkout survives database restarts at one extra round trip per request;
     # off by default, connections are recycled instead and a restart fails at most one request per worker.
@@ -42,10 +48,10 @@ class Config:
     MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", 64 * 1024 * 1024))
     # Chinese is the default language of the UI; English on request.
     BABEL_DEFAULT_LOCALE = "zh"
-    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh", "en")
-    # Case numbers and daily serials follow the service centre's local day.
+    # Case numbers, daily serials and shown times follow the service centre's local day.
     TIMEZONE = os.environ.get("ONEWINDOW_TIMEZONE", "Asia/Shanghai")
+    BABEL_DEFAULT_TIMEZONE = TIMEZONE
     # Bearer tokens for the JSON API expire after this many hours.
     API_TOKEN_TTL_HOURS = int(os.environ.get("API_TOKEN_TTL_HOURS", 12))
     # Run periodic jobs inside the web process (dev server); production runs `flask scheduler`.

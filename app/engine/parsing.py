@@ -56,6 +56,7 @@ class ParsedProcess:
     process_id: str
     spec_json: str
     user_tasks: tuple[UserTaskInfo, ...]
+    name: str | None = None
 
 
 def _safe_root(xml: bytes) -> etree._Element:
@@ -85,6 +86,11 @@ def _safe_root(xml: bytes) -> etree._Element:
     if root.tag != _DEFINITIONS_TAG:
         raise BpmnError("The document is not BPMN 2.0: its root element must be bpmn:definitions.",
                         line=root.sourceline)
+    try:
+        # Checked after the safety checks above. Versions are stored and shown as text: one encoding for every file.
+        bytes(xml).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BpmnError(f"The BPMN document must be encoded in UTF-8 (byte {exc.start} is not).") from None
     return root
 
 
@@ -236,4 +242,5 @@ def parse_bpmn(xml: bytes, process_id: str) -> ParsedProcess:
     for process in (spec, *subprocess_specs.values()):
         _check_process(root, process)
     return ParsedProcess(process_id=process_id, spec_json=specs_to_json(spec, subprocess_specs),
-                         user_tasks=_user_tasks([spec, *subprocess_specs.values()]))
+                         user_tasks=_user_tasks([spec, *subprocess_specs.values()]),
+                         name=spec.description if spec.description != process_id else None)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from app.extensions import db
@@ -17,7 +17,10 @@ FINISHED_STATUSES = ("completed", "refused", "withdrawn")
 
 class Case(db.Model):
     __tablename__ = "service_case"
-    __table_args__ = (Index("ix_case_status_accepted", "status", "accepted_at"),)
+    __table_args__ = (
+        Index("ix_case_status_accepted", "status", "accepted_at"),
+        CheckConstraint(f"status IN {CASE_STATUSES!r}", name="status"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_no: Mapped[str] = mapped_column(String(50), unique=True)
@@ -34,7 +37,7 @@ class Case(db.Model):
     applicant_phone: Mapped[str | None] = mapped_column(String(20))
     form_data: Mapped[dict] = mapped_column(JSON, default=dict)
     # 查询密码, kept only as a keyed hash.
-    query_code_hash: Mapped[str] = mapped_column(String(64))
+    query_code_hash: Mapped[str] = mapped_column(String(255))
     # Engine state without the spec; the spec lives once on the process version.
     workflow_state: Mapped[str] = deferred(mapped_column(Text))
     serializer_version: Mapped[str] = mapped_column(String(32))

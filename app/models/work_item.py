@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -20,6 +20,7 @@ class WorkItem(db.Model):
         Index("ix_work_item_inbox", "department_code", "state", "due_at", "id"),
         Index("ix_work_item_case_state", "case_id", "state"),
         Index("ix_work_item_claimed", "claimed_by_id", "state"),
+        CheckConstraint(f"state IN {WORK_ITEM_STATES!r}", name="state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
+from flask import current_app
 from flask_babel import gettext as _
 
 from app.engine import SERIALIZER_VERSION, TaskNotReady, Workflow, WorkflowError
@@ -15,8 +16,6 @@ from app.models import Case, CaseEvent, ProcessVersion, User, WorkItem
 from app.models.base import utcnow
 from app.services.errors import Conflict, ValidationFailed
 
-# Process versions never change once deployed, so their spec text is cached per process.
-_spec_cache: dict[int, str] = {}
 _spec_lock = threading.Lock()
 
 # End-event results that are not a grant map to their own case status.
@@ -24,14 +23,16 @@ _STATUS_BY_RESULT = {"refused": "refused", "withdrawn": "withdrawn"}
 
 
 def spec_json_for(process_version_id: int) -> str:
-    """The serialized spec of a process version, read from the database once per process."""
-    spec = _spec_cache.get(process_version_id)
+    """The serialized spec of a process version, read from the database once per app and version."""
+    # Versions never change once deployed; the engine keeps the parsed objects for this same text.
+    cache = current_app.extensions.setdefault("process_spec_json", {})
+    spec = cache.get(process_version_id)
     if spec is None:
         spec = db.session.scalar(
             select(ProcessVersion.spec_json).where(ProcessVersion.id == process_version_id)
         )
         with _spec_lock:
-            _spec_cache[process_version_id] = spec
+            cache[process_version_id] = spec
     return spec
 
 
@@ -57,6 +58,9 @@ def run_task(wf: Workflow, task_id: str, data: dict) -> None:
         wf.complete_task(task_id, data)
     except TaskNotReady:
         raise Conflict(_("This task is no longer waiting for completion.")) from None
+    except ValueError as exc:
+        # The engine only keeps plain JSON data (no NaN, no deep nesting).
+        raise ValidationFailed(_("The submitted data cannot be stored: %(reason)s", reason=str(exc))) from exc
     except WorkflowError as exc:
         # A script, condition or depth guard stopped the flow: the caller's transaction rolls back.
         raise ValidationFailed(_("The process could not continue (%(reason)s). Nothing was saved; "
@@ -101,8 +105,10 @@ def save_workflow(case: Case, wf: Workflow, actor: User | None, now: datetime | 
     open_items = [item for item in open_items if item.state == "open"]  # skip the one just completed
     for item in open_items:
         if item.task_id not in ready:
+            # The engine moved on without this step (e.g. a parallel branch ended the case).
             item.state = "cancelled"
             item.completed_at = now
+            record_event(case, actor, "task_cancelled", work_item=item)
     known = {item.task_id for item in open_items}
     created = []
     for task in ready.values():

@@ -7,7 +7,7 @@ from sqlalchemy import or_, select
 from app.extensions import db
 from app.models import Case, CaseEvent, User, WorkItem
 from app.services.errors import Forbidden, NotFound
-from app.taskforms.formats import mask_id_number
+from app.taskforms.formats import mask_id_number, mask_phone
 
 
 def get_case(case_no: str) -> Case:
@@ -48,11 +48,9 @@ def case_events(case: Case) -> list[CaseEvent]:
 
 def masked_applicant(case: Case) -> dict:
     """Applicant as lists and the API show it: ID number and phone masked."""
-    phone = case.applicant_phone or ""
     return {
         "type": case.applicant_type, "name": case.applicant_name,
-        "id_number": mask_id_number(case.applicant_id_number),
-        "phone": f"{phone[:3]}****{phone[-4:]}" if len(phone) >= 7 else phone,
+        "id_number": mask_id_number(case.applicant_id_number), "phone": mask_phone(case.applicant_phone),
     }
 
 

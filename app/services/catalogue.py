@@ -99,7 +99,7 @@ def deploy_bpmn(process_id: str, xml: bytes, source_file: str, actor: User | Non
     next_number = (db.session.scalar(
         select(func.max(ProcessVersion.version)).where(ProcessVersion.process_id == process_id)) or 0) + 1
     version = ProcessVersion(
-        process_id=process_id, version=next_number, name=getattr(parsed, "name", None),
+        process_id=process_id, version=next_number, name=parsed.name,
         source_file=source_file, sha256=digest, bpmn_xml=xml.decode("utf-8"), spec_json=parsed.spec_json,
         deployed_by_id=actor.id if actor else None,
     )
@@ -120,9 +120,15 @@ def _load_item_file(path: Path) -> dict:
 
 def upsert_item(data: dict) -> ServiceItem:
     """Create or update a service item from its data file."""
-    if current_version(data["process_id"]) is None:
+    version = current_version(data["process_id"])
+    if version is None:
         raise ValidationFailed(_("Item %(code)s: process %(process)s is not deployed.",
                                  code=data["code"], process=data["process_id"]))
+    # The intake form must exist and be the form of a step in the process, or intake cannot run.
+    form_keys = {t.form_key for t in parse_bpmn(version.bpmn_xml.encode("utf-8"), version.process_id).user_tasks}
+    if data["intake_form"] not in form_keys:
+        raise ValidationFailed(_("Item %(code)s: no step of process %(process)s uses the intake form %(form)s.",
+                                 code=data["code"], process=data["process_id"], form=data["intake_form"]))
     item = db.session.scalar(select(ServiceItem).where(ServiceItem.code == data["code"])) or ServiceItem(code=data["code"])
     item.name = data["name"]
     item.name_en = data.get("name_en")
@@ -160,6 +166,16 @@ def deploy_directory(directory: Path, actor: User | None = None) -> DeployReport
         except ValidationFailed as exc:
             report.failed[path.name] = exc.message
     return report
+
+
+def active_items() -> list[ServiceItem]:
+    """Items open for applications, by implementation code."""
+    return list(db.session.scalars(select(ServiceItem).where(ServiceItem.is_active).order_by(ServiceItem.code)))
+
+
+def get_active_item(code: str) -> ServiceItem | None:
+    """The active item with this implementation code."""
+    return db.session.scalar(select(ServiceItem).where(ServiceItem.code == code, ServiceItem.is_active))
 
 
 def item_limit(value: int, unit: str) -> dict:

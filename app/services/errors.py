@@ -17,6 +17,10 @@ class NotFound(ServiceError):
     status = 404
 
 
+class Unauthorized(ServiceError):
+    status = 401
+
+
 class Forbidden(ServiceError):
     status = 403
 

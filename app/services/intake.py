@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +12,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.engine import SERIALIZER_VERSION, Workflow
 from app.extensions import db
@@ -23,7 +22,11 @@ from app.services import catalogue, materials as material_store
 from app.services.case_runtime import record_event, run_task, save_workflow, spec_json_for
 from app.services.errors import ValidationFailed
 from app.taskforms import get_registry
-from app.taskforms.formats import is_cn_id_number, is_cn_mobile, is_cn_uscc
+from app.taskforms.formats import has_control_characters, is_cn_id_number, is_cn_mobile, is_cn_uscc
+
+
+# Six digits are few: the hash slows guessing from a stolen database; lockout guards the live query.
+QUERY_CODE_HASH_METHOD = "pbkdf2:sha256:100000"
 
 
 @dataclass
@@ -51,6 +54,9 @@ def _validate_applicant(applicant: dict, errors: dict[str, str]) -> dict:
     name = str(applicant.get("name") or "").strip()
     id_number = str(applicant.get("id_number") or "").strip().upper()
     phone = str(applicant.get("phone") or "").strip()
+    for key, value in (("name", name), ("id_number", id_number), ("phone", phone)):
+        if has_control_characters(value):
+            errors[f"applicant.{key}"] = _("Contains control characters that cannot be stored.")
     if kind not in ("person", "org"):
         errors["applicant.type"] = _("Choose a person or an organisation.")
     if not name:
@@ -74,10 +80,20 @@ def _validate_materials(item: ServiceItem, given: list[MaterialIn], errors: dict
     checklist = {m["code"]: m for m in item.materials}
     accepted = []
     limit = current_app.config["MAX_MATERIAL_BYTES"]
+    seen = set()
     for material in given:
         key = f"materials.{material.code}"
         if material.code not in checklist:
             errors[key] = _("This material is not on the item's checklist.")
+            continue
+        if material.code in seen:
+            errors[key] = _("This material is listed twice.")
+            continue
+        seen.add(material.code)
+        if material.filename is not None and (
+                not isinstance(material.filename, str) or len(material.filename) > 255
+                or has_control_characters(material.filename)):
+            errors[key] = _("The file name must be text of at most 255 characters.")
             continue
         content_type = material.stored.content_type if material.stored else None
         if material.content is not None:
@@ -110,7 +126,8 @@ def _next_case_no(item_code: str, now: datetime) -> str:
     local_day = now.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # One atomic upsert per case: concurrent intakes get distinct serials, never reused.
+    # One atomic upsert per case: concurrent intakes get distinct serials. A refused intake rolls
+    # its serial back with it, so numbers of created cases stay gap-free and unique.
     stmt = insert(CaseSerial).values(item_code=item_code, day=local_day, last_value=1)
     stmt = stmt.on_conflict_do_update(
         index_elements=["item_code", "day"], set_={"last_value": CaseSerial.last_value + 1}
@@ -121,10 +138,14 @@ def _next_case_no(item_code: str, now: datetime) -> str:
     return f"{item_code}{local_day:%Y%m%d}{serial:04d}"
 
 
-def hash_query_code(case_no: str, code: str) -> str:
-    """Keyed digest of a query password (查询密码)."""
-    key = current_app.config["SECRET_KEY"].encode()
-    return hmac.new(key, f"{case_no}:{code}".encode(), hashlib.sha256).hexdigest()
+def hash_query_code(code: str) -> str:
+    """Salted, slow hash of a query password (查询密码); independent of the app's secret key."""
+    return generate_password_hash(code, method=QUERY_CODE_HASH_METHOD)
+
+
+def check_query_code(case: Case, code: str) -> bool:
+    """Whether the code is the case's query password."""
+    return check_password_hash(case.query_code_hash, code)
 
 
 def accept_application(application: Application, actor: User) -> tuple[Case, str]:
@@ -137,7 +158,8 @@ def accept_application(application: Application, actor: User) -> tuple[Case, str
     errors: dict[str, str] = {}
     applicant = _validate_applicant(application.applicant or {}, errors)
     form = get_registry().get(item.intake_form)
-    for name, message in form.validate(application.form or {}).items():
+    application.form = form.restrict(application.form or {})
+    for name, message in form.validate(application.form).items():
         errors[f"form.{name}"] = message
     accepted_materials = _validate_materials(item, application.materials, errors)
     if errors:
@@ -153,7 +175,7 @@ def accept_application(application: Application, actor: User) -> tuple[Case, str
         case_no=case_no, item=item, process_version_id=version.id, status="in_progress",
         channel=application.channel, applicant_type=applicant["type"], applicant_name=applicant["name"],
         applicant_id_number=applicant["id_number"], applicant_phone=applicant["phone"],
-        form_data=application.form, query_code_hash=hash_query_code(case_no, query_code),
+        form_data=application.form, query_code_hash=hash_query_code(query_code),
         serializer_version=SERIALIZER_VERSION, workflow_state="", created_at=now, accepted_at=now,
         created_by_id=actor.id,
     )
@@ -178,8 +200,8 @@ def _run_intake_step(case: Case, item: ServiceItem, applicant: dict, form: dict,
     """Start the workflow and complete its front-desk step with the accepted application."""
     wf = Workflow.start(spec_json_for(case.process_version_id),
                         {"case_no": case.case_no, "item_code": item.code})
-    data = {"applicant_type": applicant["type"], "applicant_name": applicant["name"],
-            "intake_decision": "accept", **form}
+    data = {**form, "applicant_type": applicant["type"], "applicant_name": applicant["name"],
+            "intake_decision": "accept"}
     intake = next((t for t in wf.ready_user_tasks() if t.form_key == item.intake_form), None)
     step = None
     if intake is not None:

@@ -28,6 +28,16 @@ DEMO_USERS = (
 )
 
 
+def departments() -> list[Department]:
+    """Every department, by code."""
+    return list(db.session.scalars(select(Department).order_by(Department.code)))
+
+
+def department_names(english: bool) -> dict[str, str]:
+    """Department code → name in the chosen language."""
+    return {d.code: (d.name_en if english and d.name_en else d.name) for d in departments()}
+
+
 def ensure_department(code: str, name: str, name_en: str | None = None) -> Department:
     """Create the department or update its names."""
     department = db.session.scalar(select(Department).where(Department.code == code))

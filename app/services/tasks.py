@@ -64,14 +64,16 @@ def release_task(work_item_id: int, user: User) -> WorkItem:
     return item
 
 
-def complete_task(work_item_id: int, user: User, data: dict) -> Case:
+def complete_task(work_item_id: int, user: User, data: dict, opinion: str | None = None) -> Case:
     """Validate the step's form, run the engine on, and route what comes next."""
     item, case, open_items = _lock_open_item(work_item_id, user)
     if item.claimed_by_id not in (None, user.id):
         raise Conflict(_("This task is already held by %(name)s.", name=item.claimed_by.display_name))
     data = dict(data or {})
     if item.form_key:
-        errors = get_registry().get(item.form_key).validate(data)
+        form = get_registry().get(item.form_key)
+        data = form.restrict(data)
+        errors = form.validate(data)
         if errors:
             raise ValidationFailed(_("Please correct the highlighted fields."), errors)
     wf = load_workflow(case)
@@ -82,7 +84,7 @@ def complete_task(work_item_id: int, user: User, data: dict) -> Case:
     item.completed_by_id = user.id
     item.completed_at = now
     item.data = data
-    item.opinion = data.get("opinion")
+    item.opinion = data.get("opinion") or (opinion.strip() if isinstance(opinion, str) else None) or None
     record_event(case, user, "task_completed", work_item=item, opinion=item.opinion)
     save_workflow(case, wf, user, now, open_items)
     return case

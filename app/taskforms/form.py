@@ -9,8 +9,10 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from app.taskforms.fields import Field, fields_from_schema, is_english
-from app.taskforms.formats import FORMAT_CHECKER, normalise_code
-from app.taskforms.messages import FORM_ERROR_KEY, error_fields, error_message, required_message
+from app.taskforms.formats import FORMAT_CHECKER, has_control_characters, normalise_code
+from app.taskforms.messages import (
+    FORM_ERROR_KEY, control_characters_message, error_fields, error_message, required_message,
+)
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 # Stricter than float(): that would also take "nan", "inf" and "1_000".
@@ -96,6 +98,11 @@ class TaskForm:
                 data[field.name] = _parse_text(field, text)
         return data
 
+    def restrict(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Only the form's own fields: a step cannot write other variables into the case's data."""
+        names = {field.name for field in self.fields}
+        return {name: value for name, value in data.items() if name in names}
+
     def validate(self, data: Any) -> dict[str, str]:
         """Translated messages keyed by field name ("_form" for form-wide ones); empty when valid."""
         found: dict[str, str] = {}
@@ -105,6 +112,9 @@ class TaskForm:
                 value = data.get(name)
                 if isinstance(value, str) and not value.strip():
                     found[name] = required_message()
+            for name, value in data.items():
+                if isinstance(value, str) and has_control_characters(value):
+                    found[name] = control_characters_message()
         for error in self._validator.iter_errors(data):
             for name in error_fields(error):
                 if name not in found:

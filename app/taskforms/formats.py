@@ -118,3 +118,13 @@ for _name, _check in (
     ("email", is_email),
 ):
     FORMAT_CHECKER.checks(_name)(_strings_only(_check))
+
+
+# Tabs and line breaks are text; other C0 controls (NUL above all) are refused by PostgreSQL or
+# invisible on paper.
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def has_control_characters(text: str) -> bool:
+    """True when the text holds control characters other than tab and line breaks."""
+    return bool(_CONTROL_CHARACTERS.search(text))

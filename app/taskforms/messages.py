@@ -15,6 +15,11 @@ def required_message() -> str:
     return gettext("This field is required.")
 
 
+def control_characters_message() -> str:
+    """The message for text holding control characters."""
+    return gettext("Contains control characters that cannot be stored.")
+
+
 def _missing_names(error: ValidationError) -> list[str]:
     """Names a required/dependentRequired error is about; jsonschema reports them only in prose."""
     instance = error.instance

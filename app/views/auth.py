@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 
@@ -48,6 +48,6 @@ def logout():
 @public
 def set_language(code: str):
     response = make_response(redirect(_safe_next(request.args.get("next"))))
-    if code in ("zh", "en"):
+    if code in current_app.config["LANGUAGES"]:
         response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="Lax")
     return response

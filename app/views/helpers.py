@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, g
 from flask_babel import get_locale, lazy_gettext as _l
 
+from app.services import org
 from app.taskforms.formats import mask_id_number
 
 STATUS_LABELS = {
@@ -22,6 +23,8 @@ ACTION_LABELS = {
     "task_claimed": _l("Task claimed"),
     "task_released": _l("Task released"),
     "task_completed": _l("Step completed"),
+    "task_cancelled": _l("Step withdrawn by the process"),
+    "timer_failed": _l("Timer failed"),
     "case_finished": _l("Case finished"),
 }
 RESULT_LABELS = {"granted": _l("Granted"), "refused": _l("Refused"), "withdrawn": _l("Withdrawn")}
@@ -44,16 +47,8 @@ def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
 def department_name(code: str) -> str:
     """A department's name in the current language (codes are what BPMN lanes carry)."""
     names = g.get("department_names")
-    if names is None:
-        from sqlalchemy import select
-
-        from app.extensions import db
-        from app.models import Department
-
-        english = locale_code().startswith("en")
-        names = {d.code: (d.name_en if english and d.name_en else d.name)
-                 for d in db.session.scalars(select(Department))}
-        g.department_names = names
+    if names is None:  # one query per request, only on pages that show departments
+        names = g.department_names = org.department_names(locale_code().startswith("en"))
     return names.get(code, code)
 
 

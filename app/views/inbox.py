@@ -31,7 +31,7 @@ def claim(item_id: int):
     task_service.claim_task(item_id, current_user)
     db.session.commit()
     flash(_("Task claimed."), "success")
-    return redirect(request.form.get("next") or url_for("inbox.show_task", item_id=item_id))
+    return redirect(url_for("inbox.show_task", item_id=item_id))
 
 
 @bp.route("/tasks/<int:item_id>/release", methods=["POST"])

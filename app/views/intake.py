@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import select
-
 from app.auth import roles_required
 from app.extensions import db
 from app.models import ServiceItem
-from app.services import materials as material_store
+from app.services import catalogue, materials as material_store
+from app.services.cases import get_case
 from app.services.errors import ValidationFailed
 from app.services.intake import Application, MaterialIn, accept_application
 from app.taskforms import get_registry
@@ -17,7 +16,7 @@ bp = Blueprint("intake", __name__, url_prefix="/intake")
 
 
 def _item_or_404(code: str) -> ServiceItem:
-    item = db.session.scalar(select(ServiceItem).where(ServiceItem.code == code, ServiceItem.is_active))
+    item = catalogue.get_active_item(code)
     if item is None:
         abort(404)
     return item
@@ -55,8 +54,7 @@ def _materials_from_request(item: ServiceItem) -> tuple[list[MaterialIn], dict[s
 @bp.route("/")
 @roles_required("front_desk")
 def choose_item():
-    items = db.session.scalars(select(ServiceItem).where(ServiceItem.is_active).order_by(ServiceItem.code)).all()
-    return render_template("intake/choose.html", items=items)
+    return render_template("intake/choose.html", items=catalogue.active_items())
 
 
 @bp.route("/<code>", methods=["GET", "POST"])
@@ -73,6 +71,7 @@ def application_form(code: str):
             case, query_code = accept_application(
                 Application(item_code=item.code, applicant=applicant, form=values, materials=given), current_user)
         except ValidationFailed as exc:
+            db.session.rollback()  # nothing of the refused application stays in the session
             errors = exc.fields or {"_form": exc.message}
         else:
             db.session.commit()
@@ -88,10 +87,10 @@ def application_form(code: str):
 @bp.route("/receipt/<case_no>")
 @roles_required("front_desk")
 def receipt(case_no: str):
-    from app.services.cases import get_case
-
     case = get_case(case_no)
     # The query password is shown once, right after acceptance; it is stored only hashed.
     pending = session.get("receipt") or {}
-    query_code = pending.get("query_code") if pending.get("case_no") == case_no else None
+    query_code = None
+    if pending.get("case_no") == case_no:
+        query_code = session.pop("receipt")["query_code"]
     return render_template("intake/receipt.html", case=case, query_code=query_code)

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 0c86be8c5053
+Revision ID: 0001
 Revises: 
-Create Date: 2026-11-21 20:16:44.519288
+Create Date: 2026-11-21 21:05:00.216642
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '0c86be8c5053'
+revision = '0001'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -115,7 +115,7 @@ def upgrade():
     sa.Column('applicant_id_number', sa.String(length=32), nullable=False),
     sa.Column('applicant_phone', sa.String(length=20), nullable=True),
     sa.Column('form_data', sa.JSON(), nullable=False),
-    sa.Column('query_code_hash', sa.String(length=64), nullable=False),
+    sa.Column('query_code_hash', sa.String(length=255), nullable=False),
     sa.Column('workflow_state', sa.Text(), nullable=True),
     sa.Column('serializer_version', sa.String(length=32), nullable=False),
     sa.Column('next_timer_at', sa.DateTime(timezone=True), nullable=True),
@@ -126,6 +126,7 @@ def upgrade():
     sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
     sa.Column('lock_version', sa.Integer(), nullable=False),
+    sa.CheckConstraint("status IN ('in_progress', 'pending_supplement', 'suspended', 'completed', 'refused', 'withdrawn')", name=op.f('ck_service_case_status')),
     sa.ForeignKeyConstraint(['created_by_id'], ['app_user.id'], name=op.f('fk_service_case_created_by_id_app_user')),
     sa.ForeignKeyConstraint(['item_id'], ['service_item.id'], name=op.f('fk_service_case_item_id_service_item')),
     sa.ForeignKeyConstraint(['process_version_id'], ['process_version.id'], name=op.f('fk_service_case_process_version_id_process_version')),
@@ -172,6 +173,7 @@ def upgrade():
     sa.Column('completed_by_id', sa.Integer(), nullable=True),
     sa.Column('data', sa.JSON(), nullable=True),
     sa.Column('opinion', sa.Text(), nullable=True),
+    sa.CheckConstraint("state IN ('open', 'completed', 'cancelled')", name=op.f('ck_work_item_state')),
     sa.ForeignKeyConstraint(['case_id'], ['service_case.id'], name=op.f('fk_work_item_case_id_service_case'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['claimed_by_id'], ['app_user.id'], name=op.f('fk_work_item_claimed_by_id_app_user')),
     sa.ForeignKeyConstraint(['completed_by_id'], ['app_user.id'], name=op.f('fk_work_item_completed_by_id_app_user')),

@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 from flask import jsonify
-from sqlalchemy import select
-
 from app.auth import api_auth
-from app.extensions import db
-from app.models import Department, ServiceItem
+from app.services import catalogue, org
 from app.services.catalogue import item_limit
 from app.taskforms import get_registry
 from app.views.api import api_bp
@@ -15,14 +12,12 @@ from app.views.api import api_bp
 @api_bp.get("/departments")
 @api_auth()
 def departments():
-    rows = db.session.scalars(select(Department).order_by(Department.code))
-    return jsonify([{"code": d.code, "name": d.name, "name_en": d.name_en} for d in rows])
+    return jsonify([{"code": d.code, "name": d.name, "name_en": d.name_en} for d in org.departments()])
 
 
 @api_bp.get("/items")
 @api_auth()
 def items():
-    rows = db.session.scalars(select(ServiceItem).where(ServiceItem.is_active).order_by(ServiceItem.code))
     registry = get_registry()
     return jsonify([{
         "code": item.code, "name": item.name, "name_en": item.name_en, "case_type": item.case_type,
@@ -32,4 +27,4 @@ def items():
         "materials": [{"code": m["code"], "name": m["name"], "required": bool(m.get("required"))}
                       for m in item.materials],
         "form_schema": registry.get(item.intake_form).schema,
-    } for item in rows])
+    } for item in catalogue.active_items()])

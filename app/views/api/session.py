@@ -7,9 +7,10 @@ from pathlib import Path
 from flask import jsonify, request
 from flask_babel import gettext as _
 
-from app.auth import Unauthorized, public
+from app.auth import public
 from app.extensions import db
 from app.services.auth import authenticate, issue_token
+from app.services.errors import Unauthorized
 from app.views.api import api_bp
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -18,7 +19,8 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 @api_bp.post("/auth/token")
 @public
 def create_token():
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
     user = authenticate(str(body.get("username") or ""), str(body.get("password") or ""))
     if user is None:
         # One answer for unknown users and wrong passwords: nothing to learn from it.

@@ -55,13 +55,12 @@ def release_task(item_id: int):
 @api_bp.post("/tasks/<int:item_id>/complete")
 @api_auth()
 def complete_task(item_id: int):
-    body = request.get_json(silent=True) or {}
-    data = body.get("data", {}) if isinstance(body, dict) else None
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    data = body.get("data", {})
     if not isinstance(data, dict):
         raise ValidationFailed(_("`data` must be a JSON object."), {})
-    if isinstance(body.get("opinion"), str) and "opinion" not in data:
-        data = {**data, "opinion": body["opinion"]}
-    case = task_service.complete_task(item_id, g.api_user, data)
+    case = task_service.complete_task(item_id, g.api_user, data, body.get("opinion"))
     body = {"case_status": case.status, "case_no": case.case_no, "result": case.result}
     db.session.commit()
     return jsonify(body)
