@@ -26,7 +26,7 @@ from app.taskforms.formats import has_control_characters, is_cn_id_number, is_cn
 
 
 # Six digits are few: the hash slows guessing from a stolen database; lockout guards the live query.
-QUERY_CODE_HASH_METHOD = "pbkdf2:sha256:100000"
+QUERY_CODE_HASH_METHOD = "pbkdf2:sha256:20000"
 
 
 @dataclass
