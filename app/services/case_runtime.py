@@ -1,22 +1,18 @@
 """Load → run → save of a case's workflow, keeping work items and events in step."""
 from __future__ import annotations
 
-import threading
 from datetime import datetime
-
-from sqlalchemy import select
-from sqlalchemy.orm import undefer
 
 from flask import current_app
 from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import undefer
 
 from app.engine import SERIALIZER_VERSION, TaskNotReady, Workflow, WorkflowError
 from app.extensions import db
 from app.models import Case, CaseEvent, ProcessVersion, User, WorkItem
 from app.models.base import utcnow
 from app.services.errors import Conflict, ValidationFailed
-
-_spec_lock = threading.Lock()
 
 # End-event results that are not a grant map to their own case status.
 _STATUS_BY_RESULT = {"refused": "refused", "withdrawn": "withdrawn"}
@@ -28,11 +24,9 @@ def spec_json_for(process_version_id: int) -> str:
     cache = current_app.extensions.setdefault("process_spec_json", {})
     spec = cache.get(process_version_id)
     if spec is None:
-        spec = db.session.scalar(
+        spec = cache[process_version_id] = db.session.scalar(
             select(ProcessVersion.spec_json).where(ProcessVersion.id == process_version_id)
         )
-        with _spec_lock:
-            cache[process_version_id] = spec
     return spec
 
 

@@ -13,6 +13,11 @@ from app.services.case_runtime import (
 )
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.taskforms import get_registry
+from app.taskforms.formats import has_control_characters
+
+
+# An opinion sent beside the form data (API) is kept to the length a form's opinion field allows.
+MAX_OPINION_CHARS = 2000
 
 
 def get_visible_item(work_item_id: int, user: User) -> WorkItem:
@@ -70,6 +75,13 @@ def complete_task(work_item_id: int, user: User, data: dict, opinion: str | None
     if item.claimed_by_id not in (None, user.id):
         raise Conflict(_("This task is already held by %(name)s.", name=item.claimed_by.display_name))
     data = dict(data or {})
+    opinion = opinion.strip() if isinstance(opinion, str) else None
+    if opinion and has_control_characters(opinion):
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {"opinion": _("Contains control characters that cannot be stored.")})
+    if opinion and len(opinion) > MAX_OPINION_CHARS:
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {"opinion": _("Must be at most %(n)s characters.", n=MAX_OPINION_CHARS)})
     if item.form_key:
         form = get_registry().get(item.form_key)
         data = form.restrict(data)
@@ -84,7 +96,7 @@ def complete_task(work_item_id: int, user: User, data: dict, opinion: str | None
     item.completed_by_id = user.id
     item.completed_at = now
     item.data = data
-    item.opinion = data.get("opinion") or (opinion.strip() if isinstance(opinion, str) else None) or None
+    item.opinion = data.get("opinion") or opinion or None
     record_event(case, user, "task_completed", work_item=item, opinion=item.opinion)
     save_workflow(case, wf, user, now, open_items)
     return case
