@@ -50,7 +50,7 @@ def api_auth(*roles: str):
         def wrapped(*args, **kwargs):
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
-            user = auth_service.user_for_token(token.strip()) if scheme.lower() == "bearer" else None
+            user = auth_service.caller_for_token(token.strip()) if scheme.lower() == "bearer" else None
             if user is None:
                 raise Unauthorized(_l("A valid bearer token is required."))
             if roles and not user.has_role(*roles):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from flask_login import UserMixin
 from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
@@ -21,6 +22,32 @@ user_departments = Table(
 )
 
 
+class Actor(Protocol):
+    """What services need to know about whoever acts: a logged-in user or an API caller."""
+
+    id: int
+    username: str
+    display_name: str
+
+    @property
+    def department_codes(self) -> list[str]: ...
+
+    def has_role(self, *roles: str) -> bool: ...
+
+
+class RoleMixin:
+    """Role checks from a space-separated `roles` string; admin holds every role."""
+
+    roles: str
+
+    @property
+    def role_set(self) -> set[str]:
+        return set(self.roles.split())
+
+    def has_role(self, *roles: str) -> bool:
+        return "admin" in self.role_set or bool(self.role_set.intersection(roles))
+
+
 class Department(db.Model):
     """A department (部门); BPMN lane names are department codes."""
 
@@ -33,7 +60,7 @@ class Department(db.Model):
         return self.name_en if locale.startswith("en") and self.name_en else self.name
 
 
-class User(UserMixin, db.Model):
+class User(RoleMixin, UserMixin, db.Model):
     __tablename__ = "app_user"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -50,13 +77,6 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.is_enabled
-
-    @property
-    def role_set(self) -> set[str]:
-        return set(self.roles.split())
-
-    def has_role(self, *roles: str) -> bool:
-        return "admin" in self.role_set or bool(self.role_set.intersection(roles))
 
     @property
     def department_codes(self) -> list[str]:

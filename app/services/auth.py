@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.extensions import db
-from app.models import ApiToken, User
+from app.models import ApiToken, Department, User, user_departments
+from app.models.org import RoleMixin
 from app.models.base import utcnow
 
 # Checked against when the username is unknown, so both failures cost the same time.
@@ -41,12 +42,28 @@ def issue_token(user: User) -> str:
     return token
 
 
-def user_for_token(token: str) -> User | None:
-    """The active user owning an unexpired token, or None."""
-    row = db.session.execute(
-        select(ApiToken).where(ApiToken.token_hash == _digest(token))
-        .options(joinedload(ApiToken.user).joinedload(User.departments))
-    ).unique().scalar_one_or_none()
-    if row is None or row.expires_at <= utcnow() or not row.user.is_enabled:
+@dataclass(frozen=True)
+class ApiCaller(RoleMixin):
+    """The caller behind a bearer token: read as plain rows on every API request, no ORM objects."""
+
+    id: int
+    username: str
+    display_name: str
+    roles: str
+    department_codes: tuple[str, ...]
+
+
+def caller_for_token(token: str) -> ApiCaller | None:
+    """The active user owning an unexpired token, or None; one statement, one row per department."""
+    rows = db.session.execute(
+        select(User.id, User.username, User.display_name, User.roles, Department.code)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .outerjoin(user_departments, user_departments.c.user_id == User.id)
+        .outerjoin(Department, Department.id == user_departments.c.department_id)
+        .where(ApiToken.token_hash == _digest(token), ApiToken.expires_at > utcnow(), User.is_enabled)
+        .order_by(Department.code)
+    ).all()
+    if not rows:
         return None
-    return row.user
+    user_id, username, display_name, roles, _code = rows[0]
+    return ApiCaller(user_id, username, display_name, roles, tuple(r.code for r in rows if r.code))

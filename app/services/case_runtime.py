@@ -10,8 +10,9 @@ from sqlalchemy.orm import undefer
 
 from app.engine import SERIALIZER_VERSION, TaskNotReady, Workflow, WorkflowError
 from app.extensions import db
-from app.models import Case, CaseEvent, ProcessVersion, User, WorkItem
+from app.models import Case, CaseEvent, ProcessVersion, WorkItem
 from app.models.base import utcnow
+from app.models.org import Actor
 from app.services.errors import Conflict, ValidationFailed
 
 # End-event results that are not a grant map to their own case status.
@@ -61,7 +62,7 @@ def run_task(wf: Workflow, task_id: str, data: dict) -> None:
                                  "please tell the process designer.", reason=exc.message)) from exc
 
 
-def record_event(case: Case, actor: User | None, action: str, *, work_item: WorkItem | None = None,
+def record_event(case: Case, actor: Actor | None, action: str, *, work_item: WorkItem | None = None,
                  opinion: str | None = None, details: dict | None = None) -> CaseEvent:
     """Append one audit event to the case."""
     event = CaseEvent(
@@ -81,7 +82,7 @@ def open_work_items(case_id: int) -> list[WorkItem]:
     ))
 
 
-def save_workflow(case: Case, wf: Workflow, actor: User | None, now: datetime | None = None,
+def save_workflow(case: Case, wf: Workflow, actor: Actor | None, now: datetime | None = None,
                   open_items: list[WorkItem] | None = None) -> list[WorkItem]:
     """Store the state and mirror READY user tasks as work items; finish the case if the flow ended.
 
@@ -122,7 +123,7 @@ def save_workflow(case: Case, wf: Workflow, actor: User | None, now: datetime | 
     return created
 
 
-def _finish_case(case: Case, wf: Workflow, actor: User | None, now: datetime) -> None:
+def _finish_case(case: Case, wf: Workflow, actor: Actor | None, now: datetime) -> None:
     result = wf.outcome() or "granted"
     case.result = result
     case.status = _STATUS_BY_RESULT.get(result, "completed")

@@ -5,7 +5,8 @@ from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
 from app.extensions import db
-from app.models import Case, CaseEvent, User, WorkItem
+from app.models import Case, CaseEvent, WorkItem
+from app.models.org import Actor
 from app.services.errors import Forbidden, NotFound
 from app.taskforms.formats import mask_id_number, mask_phone
 
@@ -18,7 +19,7 @@ def get_case(case_no: str) -> Case:
     return case
 
 
-def can_view_case(case: Case, user: User) -> bool:
+def can_view_case(case: Case, user: Actor) -> bool:
     """Staff see a case when they took it in, supervise, or their department works on it."""
     if user.has_role("supervisor", "front_desk", "archivist"):
         return True
@@ -28,7 +29,7 @@ def can_view_case(case: Case, user: User) -> bool:
     ) is not None
 
 
-def get_case_for(case_no: str, user: User) -> Case:
+def get_case_for(case_no: str, user: Actor) -> Case:
     """The case if this user may see it."""
     case = get_case(case_no)
     if not can_view_case(case, user):
@@ -54,7 +55,7 @@ def masked_applicant(case: Case) -> dict:
     }
 
 
-def search_cases(user: User, text: str | None, status: str | None, page: int, per_page: int):
+def search_cases(user: Actor, text: str | None, status: str | None, page: int, per_page: int):
     """Cases visible to the user, newest first, optionally filtered by number, name or status."""
     query = select(Case).order_by(Case.id.desc())
     if not user.has_role("supervisor", "front_desk", "archivist"):

@@ -16,8 +16,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.engine import SERIALIZER_VERSION, Workflow
 from app.extensions import db
-from app.models import Case, CaseMaterial, CaseSerial, ServiceItem, User, WorkItem
+from app.models import Case, CaseMaterial, CaseSerial, ServiceItem, WorkItem
 from app.models.base import utcnow
+from app.models.org import Actor
 from app.services import catalogue, materials as material_store
 from app.services.case_runtime import record_event, run_task, save_workflow, spec_json_for
 from app.services.errors import ValidationFailed
@@ -148,7 +149,7 @@ def check_query_code(case: Case, code: str) -> bool:
     return check_password_hash(case.query_code_hash, code)
 
 
-def accept_application(application: Application, actor: User) -> tuple[Case, str]:
+def accept_application(application: Application, actor: Actor) -> tuple[Case, str]:
     """Validate everything, then create the accepted case; returns it and its query password."""
     item = db.session.scalar(
         select(ServiceItem).where(ServiceItem.code == application.item_code, ServiceItem.is_active)
@@ -196,7 +197,7 @@ def accept_application(application: Application, actor: User) -> tuple[Case, str
     return case, query_code
 
 
-def _run_intake_step(case: Case, item: ServiceItem, applicant: dict, form: dict, actor: User) -> None:
+def _run_intake_step(case: Case, item: ServiceItem, applicant: dict, form: dict, actor: Actor) -> None:
     """Start the workflow and complete its front-desk step with the accepted application."""
     wf = Workflow.start(spec_json_for(case.process_version_id),
                         {"case_no": case.case_no, "item_code": item.code})

@@ -6,8 +6,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import Case, User, WorkItem
+from app.models import Case, WorkItem
 from app.models.base import utcnow
+from app.models.org import Actor
 from app.services.case_runtime import (
     load_workflow, lock_case_of_work_item, open_work_items, record_event, run_task, save_workflow,
 )
@@ -20,7 +21,7 @@ from app.taskforms.formats import has_control_characters
 MAX_OPINION_CHARS = 2000
 
 
-def get_visible_item(work_item_id: int, user: User) -> WorkItem:
+def get_visible_item(work_item_id: int, user: Actor) -> WorkItem:
     """The work item if it exists and belongs to one of the user's departments."""
     item = db.session.get(WorkItem, work_item_id)
     if item is None:
@@ -30,7 +31,7 @@ def get_visible_item(work_item_id: int, user: User) -> WorkItem:
     return item
 
 
-def _lock_open_item(work_item_id: int, user: User) -> tuple[WorkItem, Case, list[WorkItem]]:
+def _lock_open_item(work_item_id: int, user: Actor) -> tuple[WorkItem, Case, list[WorkItem]]:
     """Lock the item's case and return the item with the case's open items, all read under the lock."""
     case = lock_case_of_work_item(work_item_id)
     if case is None:
@@ -48,7 +49,7 @@ def _lock_open_item(work_item_id: int, user: User) -> tuple[WorkItem, Case, list
     return item, case, open_items
 
 
-def claim_task(work_item_id: int, user: User) -> WorkItem:
+def claim_task(work_item_id: int, user: Actor) -> WorkItem:
     """Take a pooled task as one's own (签收)."""
     item, case, _open = _lock_open_item(work_item_id, user)
     if item.claimed_by_id not in (None, user.id):
@@ -59,7 +60,7 @@ def claim_task(work_item_id: int, user: User) -> WorkItem:
     return item
 
 
-def release_task(work_item_id: int, user: User) -> WorkItem:
+def release_task(work_item_id: int, user: Actor) -> WorkItem:
     """Put one's claimed task back into the department pool."""
     item, case, _open = _lock_open_item(work_item_id, user)
     if item.claimed_by_id != user.id:
@@ -69,7 +70,7 @@ def release_task(work_item_id: int, user: User) -> WorkItem:
     return item
 
 
-def complete_task(work_item_id: int, user: User, data: dict, opinion: str | None = None) -> Case:
+def complete_task(work_item_id: int, user: Actor, data: dict, opinion: str | None = None) -> Case:
     """Validate the step's form, run the engine on, and route what comes next."""
     item, case, open_items = _lock_open_item(work_item_id, user)
     if item.claimed_by_id not in (None, user.id):
@@ -102,7 +103,7 @@ def complete_task(work_item_id: int, user: User, data: dict, opinion: str | None
     return case
 
 
-def department_inbox(user: User, *, page: int = 1, per_page: int = 50, department: str | None = None):
+def department_inbox(user: Actor, *, page: int = 1, per_page: int = 50, department: str | None = None):
     """Open work items of the user's departments, soonest due first (reads SQL only)."""
     codes = user.department_codes
     if department:
