@@ -28,7 +28,8 @@ from sqlalchemy import event, select
 from app import create_app
 from app.extensions import db
 from app.models import User, WorkItem
-from app.services import org, tasks as task_service
+from app.services import org
+from app.services import tasks as task_service
 from app.services.intake import accept_application
 from bench.seed import BULK_USER, _application
 

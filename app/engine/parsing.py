@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Iterator
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException

@@ -14,10 +14,10 @@ from __future__ import annotations
 import ast
 import math
 import operator
+from collections.abc import Callable
 from functools import lru_cache
 from types import CodeType
 from typing import Any
-from collections.abc import Callable
 
 from RestrictedPython import RestrictingNodeTransformer
 from RestrictedPython.compile import compile_restricted_eval, compile_restricted_exec

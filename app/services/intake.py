@@ -19,12 +19,12 @@ from app.extensions import db
 from app.models import Case, CaseMaterial, CaseSerial, ServiceItem, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services import catalogue, materials as material_store
+from app.services import catalogue
+from app.services import materials as material_store
 from app.services.case_runtime import record_event, run_task, save_workflow, spec_json_for
 from app.services.errors import ValidationFailed
 from app.taskforms import get_registry
 from app.taskforms.formats import has_control_characters, is_cn_id_number, is_cn_mobile, is_cn_uscc
-
 
 # Six digits are few: the hash slows guessing from a stolen database; lockout guards the live query.
 QUERY_CODE_HASH_METHOD = "pbkdf2:sha256:20000"

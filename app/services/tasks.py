@@ -10,12 +10,16 @@ from app.models import Case, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
 from app.services.case_runtime import (
-    load_workflow, lock_case_of_work_item, open_work_items, record_event, run_task, save_workflow,
+    load_workflow,
+    lock_case_of_work_item,
+    open_work_items,
+    record_event,
+    run_task,
+    save_workflow,
 )
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.taskforms import get_registry
 from app.taskforms.formats import has_control_characters
-
 
 # An opinion sent beside the form data (API) is kept to the length a form's opinion field allows.
 MAX_OPINION_CHARS = 2000

@@ -11,7 +11,11 @@ from jsonschema import Draft202012Validator
 from app.taskforms.fields import Field, fields_from_schema, is_english
 from app.taskforms.formats import FORMAT_CHECKER, has_control_characters, normalise_code
 from app.taskforms.messages import (
-    FORM_ERROR_KEY, control_characters_message, error_fields, error_message, required_message,
+    FORM_ERROR_KEY,
+    control_characters_message,
+    error_fields,
+    error_message,
+    required_message,
 )
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")

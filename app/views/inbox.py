@@ -7,7 +7,8 @@ from flask_login import current_user
 
 from app.auth import roles_required
 from app.extensions import db
-from app.services import cases as case_service, tasks as task_service
+from app.services import cases as case_service
+from app.services import tasks as task_service
 from app.services.errors import ValidationFailed
 from app.taskforms import get_registry
 

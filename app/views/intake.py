@@ -3,10 +3,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
+
 from app.auth import roles_required
 from app.extensions import db
 from app.models import ServiceItem
-from app.services import catalogue, materials as material_store
+from app.services import catalogue
+from app.services import materials as material_store
 from app.services.cases import get_case
 from app.services.errors import ValidationFailed
 from app.services.intake import Application, MaterialIn, accept_application

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from datetime import datetime, timedelta, UTC
+from datetime import UTC, datetime, timedelta
 
 import pytest
 

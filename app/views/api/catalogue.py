@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import jsonify
+
 from app.auth import api_auth
 from app.services import catalogue, org
 from app.services.catalogue import item_limit
