@@ -73,10 +73,11 @@ def test_chinese_catalogue_translates_every_message(tmp_path):
 
 
 def test_migrations_upgrade_sqlite_from_empty(tmp_path):
+    import os
     import subprocess
     import sys
 
-    env = {**__import__("os").environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}", "FLASK_APP": "wsgi.py",
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.db'}", "FLASK_APP": "wsgi.py",
            "ONEWINDOW_INSTANCE_DIR": str(tmp_path), "SECRET_KEY": "migration-test"}
     flask = [sys.executable, "-m", "flask"]
     upgrade = subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True)

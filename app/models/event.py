@@ -30,5 +30,5 @@ class CaseEvent(db.Model):
 
 @event.listens_for(CaseEvent, "before_update")
 @event.listens_for(CaseEvent, "before_delete")
-def _refuse_changes(mapper, connection, target):  # pragma: no cover - guard
+def _refuse_changes(mapper, connection, target):
     raise RuntimeError("case events are append-only")

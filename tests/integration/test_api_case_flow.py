@@ -3,6 +3,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import CaseEvent
+from app.services import org
 from tests.conftest import ITEM_CODE, application_payload
 
 REVIEW_OK = {"decision": "approve", "opinion": "材料齐全,同意出证"}
@@ -133,11 +139,7 @@ def test_complete_twice_conflicts(api_as):
 
 
 def test_claim_held_by_someone_else_conflicts(api_as, ctx):
-    from app.services import org
-
-    org.create_user("handler2", "demo-pass-2026", ["handler"], ["HOLDING"], "第二承办人")
-    from app.extensions import db
-
+    org.create_user("handler2", org.DEMO_PASSWORD, ["handler"], ["HOLDING"], "第二承办人")
     db.session.commit()
     case_no = _accept(api_as)
     first, second = api_as("handler"), api_as("handler2")
@@ -154,3 +156,17 @@ def test_openapi_document_lists_the_contract(client):
     for path in ("/auth/token", "/departments", "/items", "/cases", "/cases/{case_no}", "/tasks",
                  "/tasks/{id}", "/tasks/{id}/claim", "/tasks/{id}/complete"):
         assert path in doc["paths"]
+
+
+def test_case_events_are_append_only(app, api_as):
+    _accept(api_as)
+    with app.app_context():
+        event = db.session.scalars(select(CaseEvent).order_by(CaseEvent.id)).first()
+        event.opinion = "rewritten history"
+        with pytest.raises(RuntimeError, match="append-only"):
+            db.session.flush()
+        db.session.rollback()
+        db.session.delete(db.session.get(CaseEvent, event.id))
+        with pytest.raises(RuntimeError, match="append-only"):
+            db.session.flush()
+        db.session.rollback()
