@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
@@ -152,6 +154,19 @@ class Workflow:
                 if event.event_type in _TIMER_EVENT_TYPES]
         dues = [due for due in dues if due is not None]
         return min(dues) if dues else None
+
+    def waiting_messages(self) -> set[str]:
+        """Names of the messages the workflow is waiting for (catch events, receive tasks)."""
+        return {event.name for event in self._bpmn.waiting_events()
+                if event.event_type == "MessageEventDefinition" and event.name}
+
+    def send_message(self, name: str) -> None:
+        """Deliver a message the workflow waits for and run on; TaskNotReady when nothing waits."""
+        if name not in self.waiting_messages():
+            raise TaskNotReady(f"The workflow is not waiting for message {name}.")
+        # Message contents stay in the app's own tables (trap 10): the event carries no payload.
+        event = BpmnEvent(MessageEventDefinition(name), payload={})
+        self._guarded(lambda: self._bpmn.send_event(event), self._bpmn.do_engine_steps)
 
     def fire_due_timers(self) -> None:
         """Fire every timer that is due and run the engine on (the engine never does it alone)."""

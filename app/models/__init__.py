@@ -1,13 +1,17 @@
 """All models, imported here so Alembic and the app see the whole schema."""
 from app.models.api_token import ApiToken
-from app.models.case import Case, CaseMaterial, CaseSerial
+from app.models.applicant import Applicant
+from app.models.case import Case, CaseMaterial, CaseSerial, QueryGuard
+from app.models.document import CaseDocument, DocumentSerial
 from app.models.event import CaseEvent
 from app.models.item import ServiceItem
 from app.models.org import Department, User, user_departments
 from app.models.process import ProcessVersion
+from app.models.rating import CaseRating, RatingFollowUp
 from app.models.work_item import WorkItem
 
 __all__ = [
-    "ApiToken", "Case", "CaseEvent", "CaseMaterial", "CaseSerial", "Department",
-    "ProcessVersion", "ServiceItem", "User", "WorkItem", "user_departments",
+    "ApiToken", "Applicant", "Case", "CaseDocument", "CaseEvent", "CaseMaterial", "CaseRating",
+    "CaseSerial", "Department", "DocumentSerial", "ProcessVersion", "QueryGuard", "RatingFollowUp",
+    "ServiceItem", "User", "WorkItem", "user_departments",
 ]

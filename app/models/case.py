@@ -11,8 +11,11 @@ from app.models.base import UTCDateTime, utcnow
 from app.models.item import ServiceItem
 from app.models.process import ProcessVersion
 
-CASE_STATUSES = ("in_progress", "pending_supplement", "suspended", "completed", "refused", "withdrawn")
-FINISHED_STATUSES = ("completed", "refused", "withdrawn")
+# pre_review: submitted (online, or supplemented) and waiting for the window's intake decision (预审).
+CASE_STATUSES = ("pre_review", "in_progress", "pending_supplement", "suspended",
+                 "completed", "refused", "withdrawn", "returned")
+FINISHED_STATUSES = ("completed", "refused", "withdrawn", "returned")
+MATERIAL_STATES = ("received", "promised")  # promised: missing under 容缺受理, with a promised date
 
 
 class Case(db.Model):
@@ -31,10 +34,20 @@ class Case(db.Model):
     result: Mapped[str | None] = mapped_column(String(24))
     result_reason: Mapped[str | None] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(String(16), default="window")
+    # The applicant as submitted (a snapshot: the applicant register may change later).
+    applicant_id: Mapped[int | None] = mapped_column(ForeignKey("applicant.id"), index=True)
     applicant_type: Mapped[str] = mapped_column(String(8))
     applicant_name: Mapped[str] = mapped_column(String(200))
+    applicant_id_type: Mapped[str] = mapped_column(String(24), default="resident_id")
     applicant_id_number: Mapped[str] = mapped_column(String(32), index=True)
     applicant_phone: Mapped[str | None] = mapped_column(String(20))
+    applicant_legal_representative: Mapped[str | None] = mapped_column(String(200))
+    # self, or heir (继承人) applying for a deceased person's records.
+    applicant_capacity: Mapped[str] = mapped_column(String(16), default="self")
+    # 代理人 / 监护人: {"kind", "name", "id_type", "id_number", "phone"} or None.
+    agent: Mapped[dict | None] = mapped_column(JSON)
+    # A form's one-time token (or an API Idempotency-Key): a double submission finds the same case.
+    submission_key: Mapped[str | None] = mapped_column(String(100), unique=True)
     form_data: Mapped[dict] = mapped_column(JSON, default=dict)
     # 查询密码, kept only as a keyed hash.
     query_code_hash: Mapped[str] = mapped_column(String(255))
@@ -45,6 +58,8 @@ class Case(db.Model):
     next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     committed_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     statutory_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When a one-time notice (补正告知) lapses and the case is returned (退件) without a supplement.
+    supplement_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -59,6 +74,7 @@ class Case(db.Model):
     materials: Mapped[list[CaseMaterial]] = relationship(
         back_populates="case", order_by="CaseMaterial.id", cascade="all, delete-orphan"
     )
+    documents = relationship("CaseDocument", order_by="CaseDocument.id", viewonly=True)
 
     @property
     def is_finished(self) -> bool:
@@ -76,6 +92,8 @@ class CaseMaterial(db.Model):
     sha256: Mapped[str | None] = mapped_column(String(64))
     size: Mapped[int | None] = mapped_column(Integer)
     content_type: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(16), default="received")
+    promised_date: Mapped[date | None] = mapped_column(Date)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     case: Mapped[Case] = relationship(back_populates="materials")
 
@@ -86,3 +104,12 @@ class CaseSerial(db.Model):
     item_code: Mapped[str] = mapped_column(String(31), primary_key=True)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     last_value: Mapped[int] = mapped_column(Integer)
+
+
+class QueryGuard(db.Model):
+    """Wrong query passwords per case, so guessing is stopped after a few tries (查询锁定)."""
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("service_case.id", ondelete="CASCADE"), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)

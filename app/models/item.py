@@ -29,15 +29,31 @@ class ServiceItem(db.Model):
     process_id: Mapped[str] = mapped_column(String(100))
     # Form key of the front-desk intake step.
     intake_form: Mapped[str] = mapped_column(String(100))
-    # [{"code", "name", "name_en", "required", "note"}] in checklist order.
+    # [{"code", "name", "name_en", "required", "key", "required_when", "note"}] in checklist order.
+    # key: may not be missing even under 容缺受理; required_when: also required for an agent,
+    # guardian or heir application.
     materials: Mapped[list] = mapped_column(JSON, default=list)
     description: Mapped[str | None] = mapped_column(Text)
+    # 办事指南: fees (收费标准) and legal basis (设定依据), shown to the public.
+    fee: Mapped[str | None] = mapped_column(Text)
+    legal_basis: Mapped[str | None] = mapped_column(Text)
+    # Department codes of the lanes of the current process version, for the guide.
+    departments: Mapped[list] = mapped_column(JSON, default=list)
+    # Working days an applicant has to bring a supplement before the case is returned (退件);
+    # None: the configured default.
+    supplement_days: Mapped[int | None] = mapped_column(Integer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     def display_name(self, locale: str) -> str:
         return self.name_en if locale.startswith("en") and self.name_en else self.name
 
-    @property
-    def required_material_codes(self) -> list[str]:
-        return [m["code"] for m in self.materials if m.get("required")]
+    def required_material_codes(self, conditions: frozenset[str] = frozenset()) -> list[str]:
+        """Codes of the materials required for an application with these conditions (agent, heir …)."""
+        return [m["code"] for m in self.materials
+                if m.get("required") or conditions.intersection(m.get("required_when") or ())]
+
+    def is_key_material(self, code: str) -> bool:
+        """Key materials (by default the required ones) may not be missing under 容缺受理."""
+        entry = next((m for m in self.materials if m["code"] == code), {})
+        return bool(entry.get("key", entry.get("required")))

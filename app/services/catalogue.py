@@ -14,6 +14,9 @@ from app.engine import BpmnError, parse_bpmn
 from app.extensions import db
 from app.models import Department, ProcessVersion, ServiceItem, User
 from app.models.item import CASE_TYPES, LIMIT_UNITS, RETENTION_PERIODS
+
+# Who applies, beyond the applicant in person: these make further materials required.
+APPLICATION_CONDITIONS = ("agent", "guardian", "heir")
 from app.services.errors import ValidationFailed
 from app.taskforms import get_registry
 from app.taskforms.registry import UnknownForm
@@ -33,6 +36,9 @@ ITEM_FILE_SCHEMA = {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "name_en": {"type": "string", "maxLength": 200},
         "description": {"type": "string"},
+        "fee": {"type": "string"},
+        "legal_basis": {"type": "string"},
+        "supplement_days": {"type": "integer", "minimum": 1, "maximum": 365},
         "case_type": {"enum": list(CASE_TYPES)},
         "process_id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]*$"},
         "intake_form": {"type": "string"},
@@ -43,7 +49,10 @@ ITEM_FILE_SCHEMA = {
             "type": "object", "required": ["code", "name", "required"], "additionalProperties": False,
             "properties": {"code": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$"},
                            "name": {"type": "string"}, "name_en": {"type": "string"},
-                           "required": {"type": "boolean"}, "note": {"type": "string"}},
+                           "required": {"type": "boolean"}, "key": {"type": "boolean"},
+                           "required_when": {"type": "array", "uniqueItems": True,
+                                             "items": {"enum": list(APPLICATION_CONDITIONS)}},
+                           "note": {"type": "string"}, "note_en": {"type": "string"}},
         }},
     },
 }
@@ -125,14 +134,18 @@ def upsert_item(data: dict) -> ServiceItem:
         raise ValidationFailed(_("Item %(code)s: process %(process)s is not deployed.",
                                  code=data["code"], process=data["process_id"]))
     # The intake form must exist and be the form of a step in the process, or intake cannot run.
-    form_keys = {t.form_key for t in parse_bpmn(version.bpmn_xml.encode("utf-8"), version.process_id).user_tasks}
-    if data["intake_form"] not in form_keys:
+    user_tasks = parse_bpmn(version.bpmn_xml.encode("utf-8"), version.process_id).user_tasks
+    if data["intake_form"] not in {t.form_key for t in user_tasks}:
         raise ValidationFailed(_("Item %(code)s: no step of process %(process)s uses the intake form %(form)s.",
                                  code=data["code"], process=data["process_id"], form=data["intake_form"]))
     item = db.session.scalar(select(ServiceItem).where(ServiceItem.code == data["code"])) or ServiceItem(code=data["code"])
     item.name = data["name"]
     item.name_en = data.get("name_en")
     item.description = data.get("description")
+    item.fee = data.get("fee")
+    item.legal_basis = data.get("legal_basis")
+    item.supplement_days = data.get("supplement_days")
+    item.departments = list(dict.fromkeys(t.lane for t in user_tasks if t.lane))
     item.case_type = data["case_type"]
     item.process_id = data["process_id"]
     item.intake_form = data["intake_form"]

@@ -1,9 +1,10 @@
-"""Chinese identifier checks (GB 11643, GB 32100), masking, and the JSON Schema format checker."""
+"""Chinese identifier and travel-document checks, masking, and the JSON Schema format checker."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import date
+from types import MappingProxyType
 
 from jsonschema import FormatChecker
 
@@ -19,6 +20,15 @@ _USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUES = {char: value for value, char in enumerate(_USCC_CHARSET)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
 
+# Passports of any country: ICAO 9303 allows up to 9 characters in the MRZ, but national formats vary,
+# so the bounds are loose; requiring a digit rejects names typed into the number field.
+_PASSPORT_SHAPE = re.compile(r"[A-Z0-9]{5,17}")
+_HAS_DIGIT = re.compile(r"[0-9]")
+# 港澳居民来往内地通行证: H (Hong Kong) or M (Macao), 8 digits, plus 2 issue-count digits on old cards.
+_HK_MACAO_PERMIT_SHAPE = re.compile(r"[HM][0-9]{8}(?:[0-9]{2})?")
+# 台湾居民来往大陆通行证: 8 digits now, 10 digits on older cards.
+_TAIWAN_PERMIT_SHAPE = re.compile(r"[0-9]{8}(?:[0-9]{2})?")
+
 _MOBILE_SHAPE = re.compile(r"1[0-9]{10}")
 _DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Deliberately loose: the only reliable e-mail check is sending a message.
@@ -28,6 +38,14 @@ _EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 def normalise_code(s: str) -> str:
     """Strip and upper-case an ID number or credit code so a typed 'x' is stored as 'X'."""
     return s.strip().upper()
+
+
+def _ascii_upper(s: object) -> str | None:
+    """Upper-case an ASCII string, or None for anything else."""
+    # Checked before upper-casing: 'ß', 'ı' and ligatures such as 'ﬀ' upper-case to ASCII letters.
+    if not isinstance(s, str) or not s.isascii():
+        return None
+    return s.upper()
 
 
 def _parse_yyyymmdd(digits: str) -> date | None:
@@ -40,10 +58,8 @@ def _parse_yyyymmdd(digits: str) -> date | None:
 
 def is_cn_id_number(s: object) -> bool:
     """True for a well-formed 18-character citizen ID number (居民身份证号码, GB 11643)."""
-    if not isinstance(s, str):
-        return False
-    s = s.upper()
-    if not _ID_SHAPE.fullmatch(s):
+    s = _ascii_upper(s)
+    if s is None or not _ID_SHAPE.fullmatch(s):
         return False
     born = _parse_yyyymmdd(s[6:14])
     if born is None or born.year < _EARLIEST_BIRTH_YEAR or born > date.today():
@@ -54,14 +70,47 @@ def is_cn_id_number(s: object) -> bool:
 
 def is_cn_uscc(s: object) -> bool:
     """True for a well-formed unified social credit code (统一社会信用代码, GB 32100)."""
-    if not isinstance(s, str):
-        return False
-    s = s.upper()
-    if len(s) != 18 or any(char not in _USCC_VALUES for char in s):
+    s = _ascii_upper(s)
+    if s is None or len(s) != 18 or any(char not in _USCC_VALUES for char in s):
         return False
     total = sum(_USCC_VALUES[char] * weight for char, weight in zip(s[:17], _USCC_WEIGHTS, strict=True))
     # The standard says check = 31 - (sum mod 31), where a result of 31 is written as '0'.
     return _USCC_VALUES[s[17]] == (31 - total % 31) % 31
+
+
+def is_passport_number(s: object) -> bool:
+    """True for a plausible passport number of any country: 5-17 ASCII letters or digits, one digit at least."""
+    s = _ascii_upper(s)
+    return s is not None and _PASSPORT_SHAPE.fullmatch(s) is not None and _HAS_DIGIT.search(s) is not None
+
+
+def is_hk_macao_permit(s: object) -> bool:
+    """True for a home-return permit number (港澳居民来往内地通行证): H or M and 8 or 10 digits."""
+    s = _ascii_upper(s)
+    return s is not None and _HK_MACAO_PERMIT_SHAPE.fullmatch(s) is not None
+
+
+def is_taiwan_permit(s: object) -> bool:
+    """True for a Taiwan compatriot permit number (台湾居民来往大陆通行证): 8 or 10 digits."""
+    return isinstance(s, str) and _TAIWAN_PERMIT_SHAPE.fullmatch(s) is not None
+
+
+# Identity document type code -> check, in the order forms offer them. resident_id also covers the
+# residence permits for Hong Kong, Macao and Taiwan residents (港澳台居民居住证), which use the same
+# 18-character GB 11643 numbers.
+ID_TYPES: Mapping[str, Callable[[object], bool]] = MappingProxyType({
+    "resident_id": is_cn_id_number,
+    "passport": is_passport_number,
+    "hk_macao_permit": is_hk_macao_permit,
+    "taiwan_permit": is_taiwan_permit,
+})
+PERSON_ID_TYPES = tuple(ID_TYPES)
+
+
+def is_identity_number(id_type: object, s: object) -> bool:
+    """True when s is a valid number for the identity document type; False for unknown types."""
+    check = ID_TYPES.get(id_type) if isinstance(id_type, str) else None
+    return check is not None and check(s)
 
 
 def is_cn_mobile(s: object) -> bool:
@@ -114,6 +163,9 @@ for _name, _check in (
     ("cn-id-number", is_cn_id_number),
     ("cn-uscc", is_cn_uscc),
     ("cn-mobile", is_cn_mobile),
+    ("passport", is_passport_number),
+    ("hk-macao-permit", is_hk_macao_permit),
+    ("taiwan-permit", is_taiwan_permit),
     ("date", is_iso_date),
     ("email", is_email),
 ):

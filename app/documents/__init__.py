@@ -1,0 +1,1 @@
+"""Printable case documents."""

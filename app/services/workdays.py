@@ -1,0 +1,116 @@
+"""Chinese working-day calendar (public holidays and 调休 make-up days) and deadline arithmetic."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+CALENDAR_DIR = Path(__file__).resolve().parent.parent / "data" / "calendar"
+UNITS = ("working_day", "calendar_day", "hour")
+_SATURDAY = 5
+
+
+@dataclass(frozen=True)
+class YearCalendar:
+    """The days off and the worked weekend days of one year."""
+
+    holidays: frozenset[date]
+    makeup_workdays: frozenset[date]
+
+
+def _dates(path: Path, year: int, values: object) -> frozenset[date]:
+    """Parse a list of YYYY-MM-DD strings (or TOML dates) that must all fall in the file's year."""
+    if not isinstance(values, list):
+        raise ValueError(f"{path.name}: expected a list of dates")
+    days = set()
+    for value in values:
+        day = value if type(value) is date else date.fromisoformat(value) if isinstance(value, str) else None
+        if day is None or day.year != year:
+            raise ValueError(f"{path.name}: {value!r} is not a date in {year}")
+        days.add(day)
+    return frozenset(days)
+
+
+def load_calendar_file(path: Path, year: int) -> YearCalendar:
+    """Read and check one year's TOML file; ValueError when it contradicts itself."""
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    if data.get("year") != year:
+        raise ValueError(f"{path.name}: year = {data.get('year')!r}, expected {year}")
+    holidays = _dates(path, year, data.get("holidays", []))
+    makeup = _dates(path, year, data.get("makeup_workdays", []))
+    # A make-up day on a weekday or inside a holiday is a typo in the file, not a calendar rule.
+    wrong = sorted(d.isoformat() for d in makeup if d.weekday() < _SATURDAY or d in holidays)
+    if wrong:
+        raise ValueError(f"{path.name}: make-up working days must be weekend days outside holidays: {wrong}")
+    return YearCalendar(holidays, makeup)
+
+
+@cache
+def calendar_for(year: int) -> YearCalendar | None:
+    """The year's calendar from CALENDAR_DIR, read once per process; None when there is no file."""
+    path = CALENDAR_DIR / f"{year}.toml"
+    return load_calendar_file(path, year) if path.is_file() else None
+
+
+def is_working_day(d: date) -> bool:
+    """True on make-up days and on Mon-Fri that are not holidays; plain Mon-Fri for years without a file."""
+    # A datetime is a date subclass, but it never equals a date, so set look-ups would silently miss.
+    if isinstance(d, datetime) or not isinstance(d, date):
+        raise TypeError(f"expected a date, got {type(d).__name__}")
+    calendar = calendar_for(d.year)
+    if calendar is not None:
+        if d in calendar.makeup_workdays:
+            return True
+        if d in calendar.holidays:
+            return False
+    return d.weekday() < _SATURDAY
+
+
+def add_working_days(start: date, n: int) -> date:
+    """The n-th working day after start (start itself not counted); start when n is 0."""
+    if n < 0:
+        raise ValueError(f"n must not be negative, got {n}")
+    day = start
+    while n:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            n -= 1
+    return day
+
+
+def working_days_between(a: date, b: date) -> int:
+    """How many working days d satisfy a < d <= b; 0 when b <= a."""
+    count, day = 0, a
+    while day < b:
+        day += timedelta(days=1)
+        count += is_working_day(day)
+    return count
+
+
+def deadline(
+    start: datetime, value: int, unit: str, tz: str = "Asia/Shanghai", end_of_day: time = time(23, 59, 59)
+) -> datetime:
+    """The UTC deadline value units after the aware start; day units end at end_of_day local time in tz."""
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}; expected one of {UNITS}")
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"value must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"value must not be negative, got {value}")
+    if start.tzinfo is None or start.utcoffset() is None:
+        raise ValueError("start must be timezone-aware")
+    if unit == "hour":
+        # Elapsed time: added in UTC so a DST change in tz cannot stretch or shrink it.
+        return start.astimezone(timezone.utc) + timedelta(hours=value)
+    zone = ZoneInfo(tz)
+    # Days are counted on the local calendar: 01:00 in Beijing is already the next day there.
+    local_day = start.astimezone(zone).date()
+    if unit == "working_day":
+        day = add_working_days(local_day, value)
+    else:
+        day = local_day + timedelta(days=value)
+    return datetime.combine(day, end_of_day.replace(tzinfo=None), tzinfo=zone).astimezone(timezone.utc)
