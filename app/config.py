@@ -58,6 +58,22 @@ class Config:
     SCHEDULER_IN_PROCESS = os.environ.get("SCHEDULER_IN_PROCESS", "0") == "1"
     # Seconds between timer sweeps of the scheduler.
     TIMER_SWEEP_SECONDS = int(os.environ.get("TIMER_SWEEP_SECONDS", 60))
+    # Name printed on receipts and notices as the issuing authority (local practice).
+    ISSUING_AUTHORITY = os.environ.get("ISSUING_AUTHORITY", "一窗通示范档案馆")
+    # Working days an applicant has to bring the materials of a one-time notice (补正告知) before
+    # the case is returned (退件); an item may set its own.
+    SUPPLEMENT_PERIOD_WORKING_DAYS = int(os.environ.get("SUPPLEMENT_PERIOD_WORKING_DAYS", 30))
+    # Minutes the front desk may reprint a receipt with the query password after acceptance.
+    RECEIPT_REPRINT_MINUTES = int(os.environ.get("RECEIPT_REPRINT_MINUTES", 15))
+    # Public progress query: wrong query passwords allowed per case within the window, then a lock.
+    QUERY_MAX_FAILURES = int(os.environ.get("QUERY_MAX_FAILURES", 5))
+    QUERY_FAILURE_WINDOW_MINUTES = int(os.environ.get("QUERY_FAILURE_WINDOW_MINUTES", 60))
+    QUERY_LOCK_MINUTES = int(os.environ.get("QUERY_LOCK_MINUTES", 60))
+    # Working days supervisors have to follow up a bad rating (差评整改), local practice.
+    RATING_FOLLOW_UP_WORKING_DAYS = int(os.environ.get("RATING_FOLLOW_UP_WORKING_DAYS", 15))
+    # Uploads no case refers to are deleted after this many hours (a clerk may still be typing).
+    ORPHAN_MATERIAL_GRACE_HOURS = int(os.environ.get("ORPHAN_MATERIAL_GRACE_HOURS", 24))
+    ORPHAN_SWEEP_SECONDS = int(os.environ.get("ORPHAN_SWEEP_SECONDS", 3600))
     # Rows per page of inboxes and lists.
     PAGE_SIZE = int(os.environ.get("PAGE_SIZE", 50))
     WTF_CSRF_TIME_LIMIT = None  # a clerk's form may stay open all morning

@@ -15,8 +15,12 @@ from app.models.base import utcnow
 from app.models.org import Actor
 from app.services.errors import Conflict, ValidationFailed
 
-# End-event results that are not a grant map to their own case status.
-_STATUS_BY_RESULT = {"refused": "refused", "withdrawn": "withdrawn"}
+# End-event results that are not a grant map to their own case status: 不予受理 and 不予许可 are
+# both refusals, 退件 is a return.
+_STATUS_BY_RESULT = {"refused": "refused", "not_accepted": "refused", "withdrawn": "withdrawn",
+                     "returned": "returned"}
+# Results other than a grant need a reason; these are given when no step wrote one.
+_DEFAULT_REASONS = {"returned": "补正期满未补正材料,作退件处理。"}
 
 
 def spec_json_for(process_version_id: int) -> str:
@@ -130,6 +134,7 @@ def _finish_case(case: Case, wf: Workflow, actor: Actor | None, now: datetime) -
     case.completed_at = now
     if result != "granted":
         # Results other than a grant need a reason: the last opinion given is it.
-        case.result_reason = (wf.last_data() or {}).get("opinion") or case.result_reason
+        case.result_reason = ((wf.last_data() or {}).get("opinion") or case.result_reason
+                              or _DEFAULT_REASONS.get(result))
     record_event(case, actor, "case_finished", opinion=case.result_reason,
                  details={"result": result, "status": case.status})

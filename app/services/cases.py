@@ -49,9 +49,14 @@ def case_events(case: Case) -> list[CaseEvent]:
 
 def masked_applicant(case: Case) -> dict:
     """Applicant as lists and the API show it: ID number and phone masked."""
+    agent = case.agent
     return {
-        "type": case.applicant_type, "name": case.applicant_name,
+        "type": case.applicant_type, "name": case.applicant_name, "id_type": case.applicant_id_type,
         "id_number": mask_id_number(case.applicant_id_number), "phone": mask_phone(case.applicant_phone),
+        "legal_representative": case.applicant_legal_representative, "capacity": case.applicant_capacity,
+        "agent": {"kind": agent["kind"], "name": agent["name"], "id_type": agent["id_type"],
+                  "id_number": mask_id_number(agent["id_number"]), "phone": mask_phone(agent.get("phone"))}
+        if agent else None,
     }
 
 

@@ -14,12 +14,12 @@ from app.engine import BpmnError, parse_bpmn
 from app.extensions import db
 from app.models import Department, ProcessVersion, ServiceItem, User
 from app.models.item import CASE_TYPES, LIMIT_UNITS, RETENTION_PERIODS
-
-# Who applies, beyond the applicant in person: these make further materials required.
-APPLICATION_CONDITIONS = ("agent", "guardian", "heir")
 from app.services.errors import ValidationFailed
 from app.taskforms import get_registry
 from app.taskforms.registry import UnknownForm
+
+# Who applies, beyond the applicant in person: these make further materials required.
+APPLICATION_CONDITIONS = ("agent", "guardian", "heir")
 
 _LIMIT = {
     "type": "object", "required": ["value", "unit"], "additionalProperties": False,

@@ -1,33 +1,52 @@
-"""Front-desk intake (一窗受理): validate the application, number the case, start its workflow."""
+"""Front-desk intake (一窗受理): submissions, the window's decision, and supplements (补正).
+
+A case is created when an application is submitted, whether at the window or online. The window
+then decides, as a path of the item's BPMN process: accept (受理), accept with a non-key material
+missing (容缺受理), a one-time notice of every missing material (补正告知), or refuse (不予受理).
+"""
 from __future__ import annotations
 
 import base64
 import binascii
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import undefer
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.engine import SERIALIZER_VERSION, Workflow
+from app.engine import SERIALIZER_VERSION, TaskNotReady, Workflow
 from app.extensions import db
 from app.models import Case, CaseMaterial, CaseSerial, ServiceItem, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services import catalogue
+from app.services import catalogue, documents, workdays
 from app.services import materials as material_store
-from app.services.case_runtime import record_event, run_task, save_workflow, spec_json_for
-from app.services.errors import ValidationFailed
+from app.services.applicants import application_conditions, register_applicant, validate_applicant
+from app.services.case_runtime import (
+    load_workflow,
+    open_work_items,
+    record_event,
+    run_task,
+    save_workflow,
+    spec_json_for,
+)
+from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.serials import next_serial
 from app.taskforms import get_registry
-from app.taskforms.formats import has_control_characters, is_cn_id_number, is_cn_mobile, is_cn_uscc
+from app.taskforms.formats import has_control_characters
 
 # Six digits are few: the hash slows guessing from a stolen database; lockout guards the live query.
 QUERY_CODE_HASH_METHOD = "pbkdf2:sha256:20000"
+DECISIONS = ("accept", "accept_with_deficiency", "supplement", "refuse")
+CHANNELS = ("window", "online")
+SUPPLEMENT_MESSAGE = "materials_supplemented"
+MAX_REASON_CHARS = 2000
 
 
 @dataclass
@@ -48,36 +67,73 @@ class Application:
     form: dict
     materials: list[MaterialIn] = field(default_factory=list)
     channel: str = "window"
+    # A form's one-time token or an API Idempotency-Key: the same key never makes a second case.
+    submission_key: str | None = None
 
 
-def _validate_applicant(applicant: dict, errors: dict[str, str]) -> dict:
-    kind = applicant.get("type")
-    name = str(applicant.get("name") or "").strip()
-    id_number = str(applicant.get("id_number") or "").strip().upper()
-    phone = str(applicant.get("phone") or "").strip()
-    for key, value in (("name", name), ("id_number", id_number), ("phone", phone)):
-        if has_control_characters(value):
-            errors[f"applicant.{key}"] = _("Contains control characters that cannot be stored.")
-    if kind not in ("person", "org"):
-        errors["applicant.type"] = _("Choose a person or an organisation.")
-    if not name:
-        errors["applicant.name"] = _("This field is required.")
-    elif len(name) > 200:
-        errors["applicant.name"] = _("Must be at most %(n)s characters.", n=200)
-    if not id_number:
-        errors["applicant.id_number"] = _("This field is required.")
-    elif kind == "person" and not is_cn_id_number(id_number):
-        errors["applicant.id_number"] = _("Not a valid citizen ID number (居民身份证号码).")
-    elif kind == "org" and not is_cn_uscc(id_number):
-        errors["applicant.id_number"] = _("Not a valid unified social credit code.")
-    if not phone:
-        errors["applicant.phone"] = _("This field is required.")
-    elif not is_cn_mobile(phone):
-        errors["applicant.phone"] = _("Not a valid mobile phone number.")
-    return {"type": kind, "name": name, "id_number": id_number, "phone": phone}
+@dataclass
+class IntakeDecision:
+    decision: str = "accept"
+    reason: str | None = None
+    # Materials found defective (code → what is wrong); missing ones are listed automatically.
+    defects: dict[str, str] = field(default_factory=dict)
+    promised_date: date | None = None
+
+
+@dataclass
+class Submission:
+    case: Case
+    query_code: str | None
+    duplicate: bool = False
+
+
+def decode_base64(value: str | None) -> bytes | None:
+    """Bytes of a base64 field, or None when absent; ValueError when malformed."""
+    if value in (None, ""):
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(str(exc)) from exc
+
+
+def parse_decision(raw: dict) -> IntakeDecision:
+    """An intake decision from request data (API JSON or page form), checked for shape."""
+    errors: dict[str, str] = {}
+    decision = raw.get("decision") or "accept"
+    if decision not in DECISIONS:
+        errors["decision"] = _("Choose accept, accept with a missing material, one-time notice or refuse.")
+    reason = raw.get("reason")
+    reason = reason.strip() if isinstance(reason, str) else None
+    if reason and has_control_characters(reason):
+        errors["reason"] = _("Contains control characters that cannot be stored.")
+    elif reason and len(reason) > MAX_REASON_CHARS:
+        errors["reason"] = _("Must be at most %(n)s characters.", n=MAX_REASON_CHARS)
+    defects: dict[str, str] = {}
+    raw_defects = raw.get("defects") or []
+    if not isinstance(raw_defects, list) or not all(isinstance(d, dict) for d in raw_defects):
+        errors["defects"] = _("Must be a list of materials.")
+    else:
+        for entry in raw_defects:
+            note = entry.get("note")
+            note = note.strip() if isinstance(note, str) else ""
+            if has_control_characters(note) or len(note) > 500:
+                errors[f"defects.{entry.get('code')}"] = _("Must be at most %(n)s characters.", n=500)
+            defects[str(entry.get("code") or "")] = note
+    promised = raw.get("promised_date")
+    promised_date = None
+    if promised not in (None, ""):
+        try:
+            promised_date = date.fromisoformat(str(promised))
+        except ValueError:
+            errors["promised_date"] = _("Enter a date as YYYY-MM-DD.")
+    if errors:
+        raise ValidationFailed(_("Please correct the highlighted fields."), errors)
+    return IntakeDecision(decision=decision, reason=reason or None, defects=defects, promised_date=promised_date)
 
 
 def _validate_materials(item: ServiceItem, given: list[MaterialIn], errors: dict[str, str]):
+    """Checklist codes, file names, sizes and real content types of the materials handed in."""
     checklist = {m["code"]: m for m in item.materials}
     accepted = []
     limit = current_app.config["MAX_MATERIAL_BYTES"]
@@ -106,34 +162,45 @@ def _validate_materials(item: ServiceItem, given: list[MaterialIn], errors: dict
                 errors[key] = _("Only PDF, OFD, JPEG, PNG or TIFF scans are accepted.")
                 continue
         accepted.append((material, checklist[material.code], content_type))
-    have = {m.code for m in given}
-    for code in item.required_material_codes:
-        if code not in have:
-            errors[f"materials.{code}"] = _("Required material missing: %(name)s", name=checklist[code]["name"])
     return accepted
 
 
-def decode_base64(value: str | None) -> bytes | None:
-    """Bytes of a base64 field, or None when absent; ValueError when malformed."""
-    if value in (None, ""):
-        return None
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(str(exc)) from exc
+def _check_decision(item: ServiceItem, received: set[str], conditions: frozenset[str],
+                    decision: IntakeDecision, errors: dict[str, str]) -> list[dict]:
+    """Check the decision against the materials received; returns the notice's list of problems."""
+    names = {m["code"]: m["name"] for m in item.materials}
+    missing = [code for code in item.required_material_codes(conditions) if code not in received]
+    problems = [{"code": code, "name": names[code], "problem": "missing", "note": decision.defects.get(code, "")}
+                for code in missing]
+    for code, note in decision.defects.items():
+        if code not in names:
+            errors[f"defects.{code}"] = _("This material is not on the item's checklist.")
+        elif code not in missing:
+            problems.append({"code": code, "name": names[code], "problem": "defective", "note": note})
+    if decision.decision == "accept":
+        for code in missing:
+            errors[f"materials.{code}"] = _("Required material missing: %(name)s", name=names[code])
+    elif decision.decision == "accept_with_deficiency":
+        if not missing:
+            errors["decision"] = _("No required material is missing: accept the application instead.")
+        for code in missing:
+            if item.is_key_material(code):
+                errors[f"materials.{code}"] = _("%(name)s is a key material and cannot be missing.", name=names[code])
+        today = utcnow().astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
+        if decision.promised_date is None:
+            errors["promised_date"] = _("Enter the date the applicant promises to bring the material.")
+        elif decision.promised_date < today:
+            errors["promised_date"] = _("The promised date cannot be in the past.")
+    elif decision.decision == "supplement" and not problems:
+        errors["defects"] = _("Nothing is missing: list the defective materials, or accept.")
+    elif decision.decision == "refuse" and not decision.reason:
+        errors["reason"] = _("A refusal needs its reasons.")
+    return problems
 
 
 def _next_case_no(item_code: str, now: datetime) -> str:
     local_day = now.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
-    dialect = db.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    # One atomic upsert per case: concurrent intakes get distinct serials. A refused intake rolls
-    # its serial back with it, so numbers of created cases stay gap-free and unique.
-    stmt = insert(CaseSerial).values(item_code=item_code, day=local_day, last_value=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["item_code", "day"], set_={"last_value": CaseSerial.last_value + 1}
-    ).returning(CaseSerial.last_value)
-    serial = db.session.execute(stmt).scalar_one()
+    serial = next_serial(CaseSerial, item_code=item_code, day=local_day)
     if serial > 9999:
         raise ValidationFailed(_("The daily case-number range of this item is used up."))
     return f"{item_code}{local_day:%Y%m%d}{serial:04d}"
@@ -149,38 +216,9 @@ def check_query_code(case: Case, code: str) -> bool:
     return check_password_hash(case.query_code_hash, code)
 
 
-def accept_application(application: Application, actor: Actor) -> tuple[Case, str]:
-    """Validate everything, then create the accepted case; returns it and its query password."""
-    item = db.session.scalar(
-        select(ServiceItem).where(ServiceItem.code == application.item_code, ServiceItem.is_active)
-    )
-    if item is None:
-        raise ValidationFailed(_("Unknown service item."), {"item_code": _("Unknown service item.")})
-    errors: dict[str, str] = {}
-    applicant = _validate_applicant(application.applicant or {}, errors)
-    form = get_registry().get(item.intake_form)
-    application.form = form.restrict(application.form or {})
-    for name, message in form.validate(application.form).items():
-        errors[f"form.{name}"] = message
-    accepted_materials = _validate_materials(item, application.materials, errors)
-    if errors:
-        raise ValidationFailed(_("Please correct the highlighted fields."), errors)
-    version = catalogue.current_version(item.process_id)
-    if version is None:
-        raise ValidationFailed(_("This item has no deployed process yet."))
-
-    now = utcnow()
-    case_no = _next_case_no(item.code, now)
-    query_code = f"{secrets.randbelow(10**6):06d}"
-    case = Case(
-        case_no=case_no, item=item, process_version_id=version.id, status="in_progress",
-        channel=application.channel, applicant_type=applicant["type"], applicant_name=applicant["name"],
-        applicant_id_number=applicant["id_number"], applicant_phone=applicant["phone"],
-        form_data=application.form, query_code_hash=hash_query_code(query_code),
-        serializer_version=SERIALIZER_VERSION, workflow_state="", created_at=now, accepted_at=now,
-        created_by_id=actor.id,
-    )
-    for material, entry, content_type in accepted_materials:
+def _store_materials(case: Case, accepted: list, now: datetime) -> None:
+    """Write new scans to the store (fsynced) before the rows that refer to them."""
+    for material, entry, content_type in accepted:
         stored = material.stored
         if material.content is not None:
             stored = material_store.store(material.content, content_type)
@@ -189,32 +227,199 @@ def accept_application(application: Application, actor: Actor) -> tuple[Case, st
             sha256=stored.sha256 if stored else None, size=stored.size if stored else None,
             content_type=content_type, received_at=now,
         ))
-    db.session.add(case)
-    db.session.flush()
-    record_event(case, actor, "case_accepted", details={"channel": application.channel,
-                                                         "materials": [m.code for m in application.materials]})
-    _run_intake_step(case, item, applicant, application.form, actor)
-    return case, query_code
 
 
-def _run_intake_step(case: Case, item: ServiceItem, applicant: dict, form: dict, actor: Actor) -> None:
-    """Start the workflow and complete its front-desk step with the accepted application."""
-    wf = Workflow.start(spec_json_for(case.process_version_id),
-                        {"case_no": case.case_no, "item_code": item.code})
-    data = {**form, "applicant_type": applicant["type"], "applicant_name": applicant["name"],
-            "intake_decision": "accept"}
+def _case_by_submission_key(key: str | None) -> Case | None:
+    return db.session.scalar(select(Case).where(Case.submission_key == key)) if key else None
+
+
+def submit_application(application: Application, actor: Actor, decision: IntakeDecision | None = None) -> Submission:
+    """Validate everything, create the case, and at the window apply the decision at once."""
+    existing = _case_by_submission_key(application.submission_key)
+    if existing is not None:
+        return Submission(existing, None, duplicate=True)
+    item = catalogue.get_active_item(application.item_code)
+    if item is None:
+        raise ValidationFailed(_("Unknown service item."), {"item_code": _("Unknown service item.")})
+    errors: dict[str, str] = {}
+    if application.channel not in CHANNELS:
+        errors["channel"] = _("The channel must be window or online.")
+    applicant = validate_applicant(application.applicant or {}, errors)
+    form = get_registry().get(item.intake_form)
+    application.form = form.restrict(application.form or {})
+    for name, message in form.validate(application.form).items():
+        errors[f"form.{name}"] = message
+    accepted = _validate_materials(item, application.materials, errors)
+    problems = []
+    if application.channel == "window":
+        decision = decision or IntakeDecision()
+        problems = _check_decision(item, {m.code for m, _e, _t in accepted}, application_conditions(applicant),
+                                   decision, errors)
+    if errors:
+        raise ValidationFailed(_("Please correct the highlighted fields."), errors)
+    version = catalogue.current_version(item.process_id)
+    if version is None:
+        raise ValidationFailed(_("This item has no deployed process yet."))
+
+    now = utcnow()
+    query_code = f"{secrets.randbelow(10**6):06d}"
+    try:
+        # A savepoint: a double submission racing this one rolls back only its own case and serial.
+        with db.session.begin_nested():
+            case = _new_case(item, version.id, application, applicant, query_code, actor, now)
+            _store_materials(case, accepted, now)
+            db.session.add(case)
+            db.session.flush()
+    except IntegrityError:
+        existing = _case_by_submission_key(application.submission_key)
+        if existing is None:
+            raise
+        return Submission(existing, None, duplicate=True)
+    record_event(case, actor, "case_submitted", details={
+        "channel": application.channel, "materials": [m.code for m in application.materials]})
+    wf = Workflow.start(spec_json_for(case.process_version_id), {"case_no": case.case_no, "item_code": item.code})
     intake = next((t for t in wf.ready_user_tasks() if t.form_key == item.intake_form), None)
-    step = None
-    if intake is not None:
-        run_task(wf, intake.task_id, data)
-        # The front-desk step is done on the spot; its row keeps who accepted what, for the record.
-        step = WorkItem(
-            case_id=case.id, task_id=intake.task_id, bpmn_id=intake.bpmn_id, name=intake.name or intake.bpmn_id,
-            department_code=intake.lane or "", form_key=intake.form_key, state="completed",
-            claimed_by_id=actor.id, completed_by_id=actor.id, created_at=case.accepted_at,
-            completed_at=case.accepted_at, data=form,
-        )
+    if intake is None:
+        raise ValidationFailed(_("The process of this item does not start with its intake step."))
+    if application.channel == "window":
+        step = WorkItem(case_id=case.id, task_id=intake.task_id, bpmn_id=intake.bpmn_id,
+                        name=intake.name or intake.bpmn_id, department_code=intake.lane or "",
+                        form_key=intake.form_key, created_at=now)
         db.session.add(step)
-        db.session.flush()
-        record_event(case, actor, "task_completed", work_item=step)
-    save_workflow(case, wf, actor)
+        _decide(case, wf, step, decision, problems, actor, now)
+    else:
+        save_workflow(case, wf, actor, now)
+    return Submission(case, query_code)
+
+
+def _new_case(item: ServiceItem, version_id: int, application: Application, applicant: dict,
+              query_code: str, actor: Actor, now: datetime) -> Case:
+    return Case(
+        case_no=_next_case_no(item.code, now), item=item, process_version_id=version_id, status="pre_review",
+        channel=application.channel, applicant_id=register_applicant(applicant),
+        applicant_type=applicant["type"], applicant_name=applicant["name"],
+        applicant_id_type=applicant["id_type"], applicant_id_number=applicant["id_number"],
+        applicant_phone=applicant["phone"], applicant_legal_representative=applicant["legal_representative"],
+        applicant_capacity=applicant["capacity"], agent=applicant["agent"],
+        submission_key=application.submission_key, form_data=application.form,
+        query_code_hash=hash_query_code(query_code), serializer_version=SERIALIZER_VERSION,
+        workflow_state="", created_at=now, created_by_id=actor.id,
+    )
+
+
+def _applicant_of(case: Case) -> dict:
+    return {"agent": case.agent, "capacity": case.applicant_capacity}
+
+
+def _lock_case(case_no: str) -> Case:
+    """Lock the case row (SELECT … FOR UPDATE) with its engine state, or NotFound."""
+    case = db.session.execute(
+        select(Case).where(Case.case_no == case_no).with_for_update(of=Case)
+        .options(undefer(Case.workflow_state)).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if case is None:
+        raise NotFound(_("Case not found."))
+    return case
+
+
+def decide_intake(case_no: str, decision: IntakeDecision, actor: Actor) -> Case:
+    """The window's decision on a case waiting for it (online pre-review, or after a supplement)."""
+    case = _lock_case(case_no)
+    if case.status != "pre_review":
+        raise Conflict(_("This case is not waiting for an intake decision."))
+    open_items = open_work_items(case.id)
+    intake = next((i for i in open_items if i.form_key == case.item.intake_form), None)
+    if intake is None:
+        raise Conflict(_("This case is not waiting for an intake decision."))
+    errors: dict[str, str] = {}
+    received = {m.code for m in case.materials if m.state == "received"}
+    problems = _check_decision(case.item, received, application_conditions(_applicant_of(case)), decision, errors)
+    if errors:
+        raise ValidationFailed(_("Please correct the highlighted fields."), errors)
+    _decide(case, load_workflow(case), intake, decision, problems, actor, utcnow(), open_items)
+    return case
+
+
+def _decide(case: Case, wf: Workflow, work_item: WorkItem, decision: IntakeDecision, problems: list[dict],
+            actor: Actor, now: datetime, open_items: list[WorkItem] | None = None) -> None:
+    """Run the intake step with the decision, set the case's status and dates, issue the document."""
+    item = case.item
+    data = {"intake_decision": decision.decision}
+    if decision.decision == "supplement":
+        days = item.supplement_days or current_app.config["SUPPLEMENT_PERIOD_WORKING_DAYS"]
+        case.supplement_due_at = _deadline(now, days, "working_day")
+        data["supplement_due"] = case.supplement_due_at.isoformat()
+    if decision.decision == "refuse":
+        data["opinion"] = decision.reason  # becomes the case's result reason
+    run_task(wf, work_item.task_id, data)
+    work_item.state = "completed"
+    work_item.claimed_by_id = work_item.completed_by_id = actor.id
+    work_item.completed_at = now
+    work_item.data = {**case.form_data, "intake_decision": decision.decision}
+    work_item.opinion = decision.reason
+    db.session.flush()
+    record_event(case, actor, "task_completed", work_item=work_item, opinion=decision.reason)
+    if decision.decision in ("accept", "accept_with_deficiency"):
+        _start_clock(case, now)
+        for problem in problems if decision.decision == "accept_with_deficiency" else ():
+            case.materials.append(CaseMaterial(code=problem["code"], name=problem["name"], state="promised",
+                                               promised_date=decision.promised_date, received_at=now))
+        case.status = "in_progress"
+    elif decision.decision == "supplement":
+        case.status = "pending_supplement"
+    record_event(case, actor, f"intake_{decision.decision}", opinion=decision.reason, details={
+        "materials": [{"code": p["code"], "problem": p["problem"], "note": p["note"]} for p in problems],
+        "promised_date": decision.promised_date.isoformat() if decision.promised_date else None})
+    save_workflow(case, wf, actor, now, open_items)
+    _issue_decision_document(case, decision, problems, actor, now)
+
+
+def _deadline(start: datetime, value: int, unit: str) -> datetime:
+    return workdays.deadline(start, value, unit, current_app.config["TIMEZONE"])
+
+
+def _start_clock(case: Case, now: datetime) -> None:
+    """Acceptance starts the case clock: committed and statutory due times."""
+    item = case.item
+    case.accepted_at = now
+    case.committed_due_at = _deadline(now, item.committed_limit_value, item.committed_limit_unit)
+    case.statutory_due_at = _deadline(now, item.statutory_limit_value, item.statutory_limit_unit)
+
+
+def _issue_decision_document(case: Case, decision: IntakeDecision, problems: list[dict], actor: Actor,
+                             now: datetime) -> None:
+    if decision.decision == "refuse":
+        kind, body = "refusal_notice", documents.refusal_content(case, actor, now, decision.reason)
+    elif decision.decision == "supplement":
+        kind, body = "supplement_notice", documents.supplement_content(case, actor, now, problems)
+    else:
+        deficiency = decision.decision == "accept_with_deficiency"
+        kind = "deficiency_receipt" if deficiency else "acceptance_receipt"
+        body = documents.acceptance_content(case, actor, now, deficiency=deficiency)
+    document = documents.issue_document(case, kind, body, actor)
+    record_event(case, actor, "document_issued", details={"kind": kind, "doc_no": document.doc_no})
+
+
+def register_supplement(case_no: str, given: list[MaterialIn], actor: Actor) -> Case:
+    """Materials brought for a one-time notice: store them and send the case back to the window's decision."""
+    case = _lock_case(case_no)
+    if case.status != "pending_supplement":
+        raise Conflict(_("This case is not waiting for a supplement."))
+    errors: dict[str, str] = {}
+    accepted = _validate_materials(case.item, given, errors)
+    if not given and not errors:
+        errors["materials"] = _("Register at least one material brought by the applicant.")
+    if errors:
+        raise ValidationFailed(_("Please correct the highlighted fields."), errors)
+    now = utcnow()
+    wf = load_workflow(case)
+    try:
+        wf.send_message(SUPPLEMENT_MESSAGE)
+    except TaskNotReady:
+        raise Conflict(_("This case is not waiting for a supplement.")) from None
+    _store_materials(case, accepted, now)
+    case.status = "pre_review"
+    case.supplement_due_at = None
+    record_event(case, actor, "supplement_registered", details={"materials": [m.code for m in given]})
+    save_workflow(case, wf, actor, now)
+    return case

@@ -18,6 +18,9 @@ _SIGNATURES = (
     (b"MM\x00*", "image/tiff"),
 )
 
+# What a browser shows inline; OFD and TIFF scans are downloaded for a desktop viewer.
+PREVIEWABLE_TYPES = frozenset({"application/pdf", "image/png", "image/jpeg"})
+
 
 @dataclass(frozen=True)
 class StoredFile:

@@ -16,13 +16,16 @@ DEMO_DEPARTMENTS = (
     ("USE", "利用服务部", "Utilisation services"),
     ("SUPERVISION", "电子监察室", "Supervision office"),
     ("RECORDS", "档案管理部", "Records management"),
+    ("GUIDANCE", "监督指导处", "Supervision and guidance division"),
+    ("LEADERSHIP", "局领导", "Bureau leadership"),
 )
 # (username, display name, roles, departments): one user per role.
 DEMO_USERS = (
     ("admin", "系统管理员", ["admin"], []),
     ("designer", "流程设计员", ["designer"], []),
     ("frontdesk", "窗口受理员", ["front_desk"], ["WINDOW"]),
-    ("handler", "业务承办人", ["handler"], ["HOLDING", "USE"]),
+    ("handler", "业务承办人", ["handler"], ["HOLDING", "USE", "GUIDANCE"]),
+    ("leader", "分管局领导", ["handler"], ["LEADERSHIP"]),
     ("supervisor", "电子监察员", ["supervisor"], ["SUPERVISION"]),
     ("archivist", "档案管理员", ["archivist"], ["RECORDS"]),
 )

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,7 +27,13 @@ def _dates(path: Path, year: int, values: object) -> frozenset[date]:
         raise ValueError(f"{path.name}: expected a list of dates")
     days = set()
     for value in values:
-        day = value if type(value) is date else date.fromisoformat(value) if isinstance(value, str) else None
+        # TOML also has native dates; a TOML datetime (a date subclass) is not a day and is refused.
+        if type(value) is date:
+            day = value
+        elif isinstance(value, str):
+            day = date.fromisoformat(value)
+        else:
+            day = None
         if day is None or day.year != year:
             raise ValueError(f"{path.name}: {value!r} is not a date in {year}")
         days.add(day)
@@ -105,7 +111,7 @@ def deadline(
         raise ValueError("start must be timezone-aware")
     if unit == "hour":
         # Elapsed time: added in UTC so a DST change in tz cannot stretch or shrink it.
-        return start.astimezone(timezone.utc) + timedelta(hours=value)
+        return start.astimezone(UTC) + timedelta(hours=value)
     zone = ZoneInfo(tz)
     # Days are counted on the local calendar: 01:00 in Beijing is already the next day there.
     local_day = start.astimezone(zone).date()
@@ -113,4 +119,4 @@ def deadline(
         day = add_working_days(local_day, value)
     else:
         day = local_day + timedelta(days=value)
-    return datetime.combine(day, end_of_day.replace(tzinfo=None), tzinfo=zone).astimezone(timezone.utc)
+    return datetime.combine(day, end_of_day.replace(tzinfo=None), tzinfo=zone).astimezone(UTC)

@@ -58,6 +58,9 @@ def _render_task(item, values=None, errors=None, status=200):
 @roles_required()
 def show_task(item_id: int):
     item = task_service.get_visible_item(item_id, current_user)
+    if item.state == "open" and item.form_key == item.case.item.intake_form:
+        # The window's intake step is decided on its own page (accept, notice, refuse).
+        return redirect(url_for("intake.decide", case_no=item.case.case_no))
     if request.method == "GET":
         return _render_task(item)
     form = get_registry().get(item.form_key) if item.form_key else None

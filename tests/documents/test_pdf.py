@@ -73,3 +73,9 @@ def test_minimal_and_ragged_input_renders():
     pdf = render_pdf({"title": "不予受理通知书", "rows": [["只有标签"]], "tables": [{"rows": [["a", "b"], ["c"]]}],
                       "labels": {"page": "{page} {oops}"}})
     assert "不予受理通知书" in _pages(pdf)[0]
+
+
+def test_chinese_punctuation_never_starts_a_wrapped_line():
+    lines = "\n".join(_pages(render_pdf({"title": "通知", "rows": [["意见", LONG]], "paragraphs": [LONG]}))).splitlines()
+    assert len(lines) > 8
+    assert not [line for line in lines if line.strip()[:1] in "，；：！？》”"]

@@ -83,7 +83,7 @@ def test_whole_item_approved(api_as):
     assert case["applicant"]["id_number"] == "110105********002X"
     assert [t["state"] for t in case["tasks"]] == ["completed"] * 4
     actions = [e["action"] for e in case["events"]]
-    assert actions[0] == "case_accepted" and actions[-1] == "case_finished"
+    assert actions[0] == "case_submitted" and "intake_accept" in actions and actions[-1] == "case_finished"
     opinions = [e["opinion"] for e in case["events"] if e["action"] == "task_completed"]
     assert "材料齐全,同意出证" in opinions
     assert all(e["actor"] and e["at"] for e in case["events"])

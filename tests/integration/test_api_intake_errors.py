@@ -61,9 +61,11 @@ def test_only_front_desk_accepts(app, api_as):
 
 
 def test_valid_org_applicant(api_as):
-    payload = application_payload(applicant={"type": "org", "name": "某某有限公司", "id_number": "91350100M000100Y43",
-                                             "phone": "13900139000"})
-    assert api_as("frontdesk").post("/cases", payload).status_code == 201
+    applicant = {"type": "org", "name": "某某有限公司", "id_number": "91350100M000100Y43", "phone": "13900139000"}
+    missing = api_as("frontdesk").post("/cases", application_payload(applicant=applicant))
+    assert missing.status_code == 422 and "applicant.legal_representative" in missing.get_json()["fields"]
+    applicant["legal_representative"] = "李四"
+    assert api_as("frontdesk").post("/cases", application_payload(applicant=applicant)).status_code == 201
 
 
 def test_non_json_body(api_as):
