@@ -1,8 +1,10 @@
 """The single list of periodic jobs: (id, function, seconds-between-runs config key)."""
 from __future__ import annotations
 
+from app.services.materials import remove_orphans
 from app.services.timers import fire_due_timers
 
 JOBS = (
     ("fire_due_timers", fire_due_timers, "TIMER_SWEEP_SECONDS"),
+    ("remove_orphan_materials", remove_orphans, "ORPHAN_SWEEP_SECONDS"),
 )

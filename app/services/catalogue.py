@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
+from flask import current_app
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
@@ -189,6 +191,31 @@ def active_items() -> list[ServiceItem]:
 def get_active_item(code: str) -> ServiceItem | None:
     """The active item with this implementation code."""
     return db.session.scalar(select(ServiceItem).where(ServiceItem.code == code, ServiceItem.is_active))
+
+
+@dataclass
+class ServiceGuide:
+    """What the public guide shows beyond the item's own columns."""
+
+    departments: list[str]
+    supplement_days: int
+    condition_labels: dict[str, str]
+
+    def conditions(self, codes: list[str]) -> str:
+        return ", ".join(self.condition_labels.get(code, code) for code in codes)
+
+
+def service_guide(item: ServiceItem) -> ServiceGuide:
+    """Department names, the supplement period and condition labels for an item's guide."""
+    english = str(get_locale() or "zh").startswith("en")
+    names = {d.code: (d.name_en if english and d.name_en else d.name)
+             for d in db.session.scalars(select(Department).where(Department.code.in_(item.departments or [])))}
+    return ServiceGuide(
+        departments=[names.get(code, code) for code in item.departments or []],
+        supplement_days=item.supplement_days or current_app.config["SUPPLEMENT_PERIOD_WORKING_DAYS"],
+        condition_labels={"agent": _("an entrusted agent"), "guardian": _("a guardian"),
+                          "heir": _("an heir")},
+    )
 
 
 def item_limit(value: int, unit: str) -> dict:

@@ -4,10 +4,15 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from flask import current_app
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import CaseDocument, CaseMaterial
 
 # Leading bytes of the formats a service centre scans; the extension is never trusted.
 _SIGNATURES = (
@@ -49,7 +54,9 @@ def store(content: bytes, content_type: str) -> StoredFile:
     """Write the bytes once (fsynced, read-only) before any row refers to them."""
     digest = hashlib.sha256(content).hexdigest()
     target = path_for(digest)
-    if not target.exists():
+    if target.exists():
+        _touch(target)  # in use again: the orphan sweep measures age from the last use
+    else:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
         try:
@@ -76,4 +83,30 @@ def find_stored(sha256: str, content_type: str) -> StoredFile | None:
         head = fh.read(4096)
     if sniff_content_type(head) != content_type:
         return None
+    _touch(path)
     return StoredFile(sha256=sha256, size=path.stat().st_size, content_type=content_type)
+
+
+def _touch(path: Path) -> None:
+    os.utime(path)
+
+
+def remove_orphans() -> int:
+    """Delete stored files that no case material or document refers to and nobody used for a while.
+
+    Uploads are stored before their case commits (and kept when a form is refused), so a file
+    without a row is normal for a short time; only files untouched for the grace period go.
+    """
+    root = Path(current_app.config["MATERIALS_DIR"])
+    cutoff = time.time() - current_app.config["ORPHAN_MATERIAL_GRACE_HOURS"] * 3600
+    candidates = [p for p in root.glob("??/??/*") if p.is_file() and p.stat().st_mtime < cutoff]
+    removed = 0
+    for start in range(0, len(candidates), 500):
+        batch = {p.name: p for p in candidates[start:start + 500]}
+        referenced = set(db.session.scalars(select(CaseMaterial.sha256).where(CaseMaterial.sha256.in_(batch))))
+        referenced |= set(db.session.scalars(select(CaseDocument.sha256).where(CaseDocument.sha256.in_(batch))))
+        for name, path in batch.items():
+            if name not in referenced:
+                path.unlink(missing_ok=True)  # an interrupted upload's temp file also starts with '.'
+                removed += 1
+    return removed

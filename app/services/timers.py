@@ -11,13 +11,15 @@ from app.models.base import utcnow
 from app.services.case_runtime import load_workflow, record_event, save_workflow
 
 log = logging.getLogger(__name__)
+# A case waiting for a supplement has a live timer too: its notice lapses into 退件.
+TIMED_STATUSES = ("in_progress", "pending_supplement")
 
 
 def fire_due_timers(batch_size: int = 100) -> int:
     """Advance up to batch_size cases with a due timer; rows locked elsewhere are skipped."""
     now = utcnow()
     cases = db.session.scalars(
-        select(Case).where(Case.next_timer_at <= now, Case.status == "in_progress")
+        select(Case).where(Case.next_timer_at <= now, Case.status.in_(TIMED_STATUSES))
         .order_by(Case.next_timer_at).limit(batch_size)
         .with_for_update(skip_locked=True, of=Case)
     ).all()

@@ -56,6 +56,33 @@ def test_approve_path_issues_the_certificate(sample: ParsedProcess) -> None:
     assert Workflow.load(sample.spec_json, wf.dump()).outcome() == "granted"
 
 
+def test_intake_refusal_ends_not_accepted(sample: ParsedProcess) -> None:
+    wf = Workflow.start(sample.spec_json, START_DATA)
+    wf = _complete_single(wf, "intake", {"intake_decision": "refuse", "opinion": "不属于本机关职权范围"}, sample.spec_json)
+    assert wf.is_completed() and wf.outcome() == "not_accepted"
+
+
+def test_one_time_notice_waits_for_the_supplement_then_returns_to_intake(sample: ParsedProcess) -> None:
+    wf = Workflow.start(sample.spec_json, START_DATA)
+    later = "2099-01-01T00:00:00+08:00"
+    wf = _complete_single(wf, "intake", {"intake_decision": "supplement", "supplement_due": later}, sample.spec_json)
+    assert wf.ready_user_tasks() == [] and wf.waiting_messages() == {"materials_supplemented"}
+    assert wf.next_timer_at().isoformat() == later
+    wf = Workflow.load(sample.spec_json, wf.dump())
+    wf.send_message("materials_supplemented")
+    assert [t.bpmn_id for t in wf.ready_user_tasks()] == ["intake"]
+    with pytest.raises(TaskNotReady):
+        wf.send_message("materials_supplemented")
+
+
+def test_one_time_notice_lapses_into_a_return(sample: ParsedProcess) -> None:
+    wf = Workflow.start(sample.spec_json, START_DATA)
+    past = "2000-01-01T00:00:00+08:00"
+    wf = _complete_single(wf, "intake", {"intake_decision": "supplement", "supplement_due": past}, sample.spec_json)
+    wf.fire_due_timers()
+    assert wf.is_completed() and wf.outcome() == "returned"
+
+
 def test_refuse_path_ends_refused_with_the_reason(sample: ParsedProcess) -> None:
     wf = Workflow.start(sample.spec_json, START_DATA)
     wf = _complete_single(wf, "intake", {"intake_decision": "accept"}, sample.spec_json)
@@ -66,9 +93,12 @@ def test_refuse_path_ends_refused_with_the_reason(sample: ParsedProcess) -> None
     assert wf.last_data()["opinion"] == "本馆无相关档案"
 
 
+ACCEPT = {"intake_decision": "accept"}
+
+
 def test_decision_matching_no_condition_is_a_workflow_error(sample: ParsedProcess) -> None:
     wf = Workflow.start(sample.spec_json, START_DATA)
-    wf = _complete_single(wf, "intake", {}, sample.spec_json)
+    wf = _complete_single(wf, "intake", ACCEPT, sample.spec_json)
     wf = _complete_single(wf, "record_search", {}, sample.spec_json)
     (review,) = wf.ready_user_tasks()
     with pytest.raises(WorkflowError):
@@ -77,7 +107,7 @@ def test_decision_matching_no_condition_is_a_workflow_error(sample: ParsedProces
 
 def test_last_data_is_the_latest_completed_task(sample: ParsedProcess) -> None:
     wf = Workflow.start(sample.spec_json, START_DATA)
-    wf = _complete_single(wf, "intake", {"opinion": "材料齐全"}, sample.spec_json)
+    wf = _complete_single(wf, "intake", {**ACCEPT, "opinion": "材料齐全"}, sample.spec_json)
     assert wf.last_data()["opinion"] == "材料齐全"
 
 
@@ -87,9 +117,9 @@ def test_complete_task_refuses_unknown_and_finished_tasks(sample: ParsedProcess)
     for bad in ("not-a-uuid", "00000000-0000-0000-0000-000000000000", ""):
         with pytest.raises(TaskNotReady):
             wf.complete_task(bad, {})
-    wf.complete_task(intake.task_id, {})
+    wf.complete_task(intake.task_id, ACCEPT)
     with pytest.raises(TaskNotReady):
-        wf.complete_task(intake.task_id, {})
+        wf.complete_task(intake.task_id, ACCEPT)
     with pytest.raises(TaskNotReady):
         wf.task_data("00000000-0000-0000-0000-000000000000")
 
@@ -122,7 +152,7 @@ def test_dump_has_no_spec_and_carries_the_version(sample: ParsedProcess) -> None
 
 def test_round_trip_keeps_ready_tasks_and_data(sample: ParsedProcess) -> None:
     wf = Workflow.start(sample.spec_json, START_DATA)
-    wf.complete_task(wf.ready_user_tasks()[0].task_id, {"opinion": "ok"})
+    wf.complete_task(wf.ready_user_tasks()[0].task_id, {**ACCEPT, "opinion": "ok"})
     before = wf.ready_user_tasks()
     loaded = Workflow.load(sample.spec_json, wf.dump())
     assert loaded.ready_user_tasks() == before

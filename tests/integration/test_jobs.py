@@ -1,6 +1,7 @@
 """Periodic jobs: the declared list, and the timer sweep touching only due cases."""
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -38,3 +39,22 @@ def test_timer_sweep_only_takes_cases_whose_timer_is_due(app, api_as):
         assert db.session.get(Case, due.id).next_timer_at is None
         assert db.session.get(Case, later.id).lock_version == version_before
         assert fire_due_timers() == 0
+
+
+def test_orphan_sweep_keeps_referenced_and_recent_files(app, api_as):
+    from app.services import materials as material_store
+
+    case_no = api_as("frontdesk").post("/cases", application_payload()).get_json()["case_no"]
+    with app.app_context():
+        case = db.session.scalar(select(Case).where(Case.case_no == case_no))
+        referenced = material_store.path_for(next(m.sha256 for m in case.materials if m.sha256))
+        receipt = material_store.path_for(case.documents[0].sha256)
+        old_orphan = material_store.path_for(material_store.store(b"%PDF-1.4 orphan old", "application/pdf").sha256)
+        new_orphan = material_store.path_for(material_store.store(b"%PDF-1.4 orphan new", "application/pdf").sha256)
+        long_ago = (utcnow() - timedelta(days=3)).timestamp()
+        for path in (referenced, receipt, old_orphan):
+            os.utime(path, (long_ago, long_ago))
+
+        assert material_store.remove_orphans() == 1
+        assert not old_orphan.exists()
+        assert referenced.exists() and receipt.exists() and new_orphan.exists()
