@@ -19,7 +19,7 @@ from app import create_app
 from app.extensions import db
 from app.models import User
 from app.services import org
-from app.services.intake import Application, MaterialIn, accept_application
+from app.services.intake import Application, MaterialIn, submit_application
 
 ITEM_CODE = "113701000045001234400011700100X"
 BULK_DEPARTMENT = "BULK"
@@ -46,7 +46,7 @@ def seed_cases(count: int) -> int:
     started = time.perf_counter()
     first_case_id = None
     for n in range(1, count + 1):
-        case, _query_code = accept_application(_application(n), frontdesk)
+        case = submit_application(_application(n), frontdesk).case
         if first_case_id is None:
             first_case_id = case.id
         if n % COMMIT_EVERY == 0:

@@ -19,10 +19,11 @@ class CaseDocument(db.Model):
     # 文书编号: kind prefix + year + serial, unique across the service centre.
     doc_no: Mapped[str] = mapped_column(String(40), unique=True)
     title: Mapped[str] = mapped_column(String(200))
-    # What was printed, as data: the PDF is rendered from it and stored for the archive.
+    # What was printed, as data. The PDF is rendered from it (deterministically) after the request
+    # by a job, or at the first download, and stored write-once; until then sha256 is NULL.
     content: Mapped[dict] = mapped_column(JSON)
-    sha256: Mapped[str] = mapped_column(String(64))
-    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    size: Mapped[int | None] = mapped_column(Integer)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import copy
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from sqlalchemy import select
 
 from app.documents.pdf import render_pdf
 from app.extensions import db
@@ -138,17 +140,35 @@ def supplement_content(case: Case, actor: Actor, now: datetime, missing: list[di
 
 
 def issue_document(case: Case, kind: str, body: dict, actor: Actor) -> CaseDocument:
-    """Number the document, render and store its PDF, and keep both with the case."""
+    """Number the document and keep its content with the case; its PDF is stored soon after."""
     prefix, title = KINDS[kind]
     now = utcnow()
     year = _local(now).year
     doc_no = f"{prefix}{year}{next_serial(DocumentSerial, kind=kind, year=year):06d}"
     content = {"title": title, "doc_no": doc_no, "issuer": current_app.config["ISSUING_AUTHORITY"], **body}
-    stored = material_store.store(render_pdf(content), "application/pdf")
     document = CaseDocument(case_id=case.id, kind=kind, doc_no=doc_no, title=title, content=content,
-                            sha256=stored.sha256, size=stored.size, issued_at=now, issued_by_id=actor.id)
+                            issued_at=now, issued_by_id=actor.id)
     db.session.add(document)
     return document
+
+
+def stored_pdf(document: CaseDocument) -> Path:
+    """Path of the document's stored PDF, rendering and storing it first if needed (flushes)."""
+    if document.sha256 is None:
+        # Rendering is deterministic, so two workers doing this at once store the same bytes.
+        stored = material_store.store(render_pdf(document.content), "application/pdf")
+        document.sha256, document.size = stored.sha256, stored.size
+        db.session.flush()
+    return material_store.path_for(document.sha256)
+
+
+def store_pending_pdfs(batch_size: int = 200) -> int:
+    """Job: store the PDFs of documents issued since the last run, off the front desk's request."""
+    pending = list(db.session.scalars(select(CaseDocument).where(CaseDocument.sha256.is_(None))
+                                      .order_by(CaseDocument.id).limit(batch_size)))
+    for document in pending:
+        stored_pdf(document)
+    return len(pending)
 
 
 def with_query_code(content: dict, query_code: str) -> dict:

@@ -55,6 +55,7 @@ def mask_name(name: str | None, applicant_type: str = "person") -> str:
 
 
 def _is_well_formed(code: str | None) -> bool:
+    """Six ASCII digits, the only shape a query password has."""
     return isinstance(code, str) and len(code) == QUERY_CODE_LENGTH and code.isascii() and code.isdigit()
 
 
@@ -72,10 +73,12 @@ def _locked_guard(case_id: int) -> QueryGuard:
 
 
 def _local(value: datetime) -> str:
+    """A UTC time as the service centre's local wall-clock time."""
     return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime("%Y-%m-%d %H:%M")
 
 
 def _count_failure(guard: QueryGuard, now: datetime) -> None:
+    """Count one wrong password in the current window and lock the case when there are too many."""
     config = current_app.config
     window = timedelta(minutes=config["QUERY_FAILURE_WINDOW_MINUTES"])
     if guard.window_started_at is None or guard.window_started_at <= now - window:
@@ -86,10 +89,7 @@ def _count_failure(guard: QueryGuard, now: datetime) -> None:
 
 
 def authenticate(case_no: str, query_code: str | None) -> Case:
-    """The case when the query password is right; counts wrong ones and locks after too many.
-
-    Raises NotFound, TooManyAttempts or WrongQueryCode; after WrongQueryCode the caller commits.
-    """
+    """The case if the password is right; else NotFound, TooManyAttempts or WrongQueryCode (caller commits)."""
     case = db.session.scalar(select(Case).where(Case.case_no == (case_no or "").strip()))
     code = query_code.strip() if isinstance(query_code, str) else None
     if case is None:
@@ -113,10 +113,12 @@ def authenticate(case_no: str, query_code: str | None) -> Case:
 
 
 def _iso(value: datetime | None) -> str | None:
+    """ISO 8601 with offset, or None."""
     return value.isoformat() if value else None
 
 
 def _current_steps(case: Case, english: bool) -> list[dict]:
+    """Open steps with their department's display name."""
     rows = db.session.execute(
         select(WorkItem.name, WorkItem.department_code, Department.name, Department.name_en)
         .outerjoin(Department, Department.code == WorkItem.department_code)
@@ -127,6 +129,7 @@ def _current_steps(case: Case, english: bool) -> list[dict]:
 
 
 def _ratings(case: Case) -> list[CaseRating]:
+    """The case's ratings, oldest first."""
     return list(db.session.scalars(select(CaseRating).where(CaseRating.case_id == case.id)
                                    .order_by(CaseRating.id)))
 

@@ -41,6 +41,7 @@ def stars(code: int) -> int:
 
 
 def _clean_text(value, field: str, limit: int, errors: dict[str, str]) -> str | None:
+    """Stripped text or None; problems go into errors under field."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -55,6 +56,7 @@ def _clean_text(value, field: str, limit: int, errors: dict[str, str]) -> str | 
 
 
 def _validated_comment(code, comment, channel) -> str | None:
+    """Check code, comment and channel of a rating; the cleaned comment or ValidationFailed."""
     errors: dict[str, str] = {}
     if isinstance(code, bool) or not isinstance(code, int) or code not in RATING_CODES:
         errors["code"] = _("Choose a rating from 1 (very satisfied) to 5 (very dissatisfied).")
@@ -67,6 +69,7 @@ def _validated_comment(code, comment, channel) -> str | None:
 
 
 def _already_rated(case_id: int, channel: str) -> bool:
+    """Whether the case has a rating on this channel."""
     return db.session.scalar(select(CaseRating.id).where(
         CaseRating.case_id == case_id, CaseRating.channel == channel)) is not None
 
@@ -140,10 +143,12 @@ class FollowUpPage:
 
     @property
     def pages(self) -> int:
+        """Number of pages, at least one."""
         return max(1, -(-self.total // self.per_page))
 
 
 def _rows():
+    """Follow-ups joined with their rating, case number and replying user."""
     return (
         select(RatingFollowUp.id, Case.case_no, CaseRating.channel, CaseRating.code, CaseRating.comment,
                CaseRating.rated_at, RatingFollowUp.status, RatingFollowUp.opened_at, RatingFollowUp.due_at,
@@ -155,6 +160,7 @@ def _rows():
 
 
 def _page(query, where, page: int, per_page: int) -> FollowUpPage:
+    """One page of the query with its total, each row flagged when overdue."""
     page, per_page = max(page, 1), max(per_page, 1)
     total = db.session.scalar(select(func.count(RatingFollowUp.id)).where(*where))
     now = utcnow()

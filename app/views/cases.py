@@ -9,6 +9,7 @@ from flask_login import current_user
 
 from app.auth import roles_required
 from app.documents.pdf import render_pdf
+from app.extensions import db
 from app.models.base import utcnow
 from app.services import cases as case_service
 from app.services import documents
@@ -77,8 +78,9 @@ def document_pdf(case_no: str, doc_no: str):
     if query_code:  # rendered on the fly: the stored copy never holds the password
         pdf = render_pdf(documents.with_query_code(document.content, query_code))
         return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=f"{doc_no}.pdf")
-    return send_file(material_store.path_for(document.sha256), mimetype="application/pdf",
-                     download_name=f"{doc_no}.pdf")
+    path = documents.stored_pdf(document)
+    db.session.commit()
+    return send_file(path, mimetype="application/pdf", download_name=f"{doc_no}.pdf")
 
 
 @bp.route("/<case_no>/materials/<int:material_id>")

@@ -27,6 +27,7 @@ def local_iso(value: str | None) -> str:
 
 def _page(status: int = 200, *, case_no: str = "", view: dict | None = None, query_code: str | None = None,
           error: str | None = None, rating_errors: dict | None = None, headers: dict | None = None):
+    """Render the query page: the form, and the case with the rating form when given."""
     # The query password goes back into the page only as the rating form's hidden field.
     code = query_code if view and view["can_rate"] else None
     body = render_template(
@@ -49,6 +50,7 @@ def _refusal(exc: ServiceError, case_no: str):
 
 
 def _show(case_no: str, query_code: str, status: int = 200, **extra):
+    """Look the case up and show it, or show the refusal."""
     try:
         view = public_query.query_case(case_no, query_code)
     except ServiceError as exc:
@@ -60,6 +62,7 @@ def _show(case_no: str, query_code: str, status: int = 200, **extra):
 @bp.route("/query", methods=["GET", "POST"])
 @public
 def query():
+    """The query form, and the case once number and password match."""
     if request.method == "GET":
         return _page(case_no=request.args.get("case_no", "").strip())
     return _show(request.form.get("case_no", "").strip(), request.form.get("query_code", ""))
@@ -68,6 +71,7 @@ def query():
 @bp.route("/query/rate", methods=["POST"])
 @public
 def rate():
+    """Store an online rating from the query page."""
     case_no = request.form.get("case_no", "").strip()
     query_code = request.form.get("query_code", "")
     raw = request.form.get("code", "").strip()
@@ -91,6 +95,7 @@ def rate():
 @bp.route("/supervision/follow-ups")
 @roles_required("supervisor")
 def follow_ups():
+    """Rating follow-ups for supervisors: all newest first, or the open ones by due date."""
     status = "open" if request.args.get("status") == "open" else "all"
     page = request.args.get("page", 1, type=int)
     per_page = current_app.config["PAGE_SIZE"]
@@ -104,6 +109,7 @@ def follow_ups():
 @bp.route("/supervision/follow-ups/<int:follow_up_id>", methods=["POST"])
 @roles_required("supervisor")
 def follow_up_action(follow_up_id: int):
+    """Record a note on a follow-up or send its reply."""
     action = request.form.get("action")
     if action not in ("note", "reply"):
         raise ValidationFailed(_("Please correct the highlighted fields."),

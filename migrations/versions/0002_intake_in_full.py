@@ -47,8 +47,8 @@ def upgrade():
     sa.Column('doc_no', sa.String(length=40), nullable=False),
     sa.Column('title', sa.String(length=200), nullable=False),
     sa.Column('content', sa.JSON(), nullable=False),
-    sa.Column('sha256', sa.String(length=64), nullable=False),
-    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=True),
+    sa.Column('size', sa.Integer(), nullable=True),
     sa.Column('issued_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('issued_by_id', sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['service_case.id'], name=op.f('fk_case_document_case_id_service_case'), ondelete='CASCADE'),
@@ -58,6 +58,7 @@ def upgrade():
     )
     with op.batch_alter_table('case_document', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_case_document_case_id'), ['case_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_case_document_sha256'), ['sha256'], unique=False)
 
     op.create_table('case_rating',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -163,6 +164,7 @@ def downgrade():
 
     op.drop_table('case_rating')
     with op.batch_alter_table('case_document', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_case_document_sha256'))
         batch_op.drop_index(batch_op.f('ix_case_document_case_id'))
 
     op.drop_table('case_document')

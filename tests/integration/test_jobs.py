@@ -43,10 +43,13 @@ def test_timer_sweep_only_takes_cases_whose_timer_is_due(app, api_as):
 
 def test_orphan_sweep_keeps_referenced_and_recent_files(app, api_as):
     from app.services import materials as material_store
+    from app.services.documents import store_pending_pdfs
 
     case_no = api_as("frontdesk").post("/cases", application_payload()).get_json()["case_no"]
     with app.app_context():
         case = db.session.scalar(select(Case).where(Case.case_no == case_no))
+        assert case.documents[0].sha256 is None  # the receipt's PDF is stored by a job, off the request
+        assert store_pending_pdfs() == 1 and store_pending_pdfs() == 0
         referenced = material_store.path_for(next(m.sha256 for m in case.materials if m.sha256))
         receipt = material_store.path_for(case.documents[0].sha256)
         old_orphan = material_store.path_for(material_store.store(b"%PDF-1.4 orphan old", "application/pdf").sha256)

@@ -8,7 +8,7 @@ from app.auth import api_auth
 from app.extensions import db
 from app.services import applicants as applicant_service
 from app.services import cases as case_service
-from app.services import materials as material_store
+from app.services import documents
 from app.services.errors import NotFound, ValidationFailed
 from app.services.intake import (
     Application,
@@ -123,8 +123,9 @@ def get_document(case_no: str, doc_no: str):
     document = next((d for d in case.documents if d.doc_no == doc_no), None)
     if document is None:
         raise NotFound(_("Document not found."))
-    return send_file(material_store.path_for(document.sha256), mimetype="application/pdf",
-                     download_name=f"{document.doc_no}.pdf")
+    path = documents.stored_pdf(document)
+    db.session.commit()
+    return send_file(path, mimetype="application/pdf", download_name=f"{document.doc_no}.pdf")
 
 
 @api_bp.get("/applicants")

@@ -18,6 +18,7 @@ from app.views.api.serializers import iso
 
 
 def _missing_code():
+    """The 400 refusal for a request without a query password."""
     return ServiceError(_("The query password is required."), {"query_code": _("This field is required.")})
 
 
@@ -35,6 +36,7 @@ def _refused(exc: ServiceError):
 @api_bp.get("/public/cases/<case_no>")
 @public
 def public_case(case_no: str):
+    """The public view of a case, for its number and query password."""
     query_code = request.args.get("query_code")
     if query_code is None:
         raise _missing_code()
@@ -49,6 +51,7 @@ def public_case(case_no: str):
 @api_bp.post("/public/cases/<case_no>/rating")
 @public
 def rate_case(case_no: str):
+    """Rate a finished case with its query password."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ValidationFailed(_("The request body must be a JSON object."), {})
@@ -66,10 +69,12 @@ def rate_case(case_no: str):
 
 
 def _row_json(row: dict) -> dict:
+    """A follow-up list row with ISO timestamps."""
     return {key: (iso(value) if isinstance(value, datetime) else value) for key, value in row.items()}
 
 
 def _follow_up_json(follow_up: RatingFollowUp) -> dict:
+    """One follow-up after an action on it."""
     return {"id": follow_up.id, "case_no": follow_up.rating.case.case_no, "status": follow_up.status,
             "code": follow_up.rating.code, "channel": follow_up.rating.channel, "due_at": iso(follow_up.due_at),
             "reply": follow_up.reply, "replied_at": iso(follow_up.replied_at),
@@ -79,6 +84,7 @@ def _follow_up_json(follow_up: RatingFollowUp) -> dict:
 @api_bp.get("/follow-ups")
 @api_auth("supervisor")
 def list_follow_ups():
+    """Follow-ups for supervisors; ?status=open for the unanswered ones by due date."""
     page = request.args.get("page", 1, type=int)
     per_page = min(max(request.args.get("per_page", 100, type=int), 1), 500)
     listing = (rating_service.open_follow_ups(page, per_page) if request.args.get("status") == "open"
@@ -91,6 +97,7 @@ def list_follow_ups():
 @api_bp.post("/follow-ups/<int:follow_up_id>")
 @api_auth("supervisor")
 def act_on_follow_up(follow_up_id: int):
+    """Record a note on a follow-up or send its reply."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ValidationFailed(_("The request body must be a JSON object."), {})
