@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import re
 import time
@@ -139,9 +140,11 @@ def test_accept_issues_receipt_with_committed_due_date(api_as):
     assert "查询密码******" in text
     assert query_code not in text.replace(case_no, "").replace(receipt["doc_no"], "")
 
-    # The document list of the case agrees with the answer to the submission.
+    # The document list of the case agrees with the answer to the submission, and names the stored PDF.
+    stored = front.get(f"/cases/{case_no}/documents/{receipt['doc_no']}").data
     detail = front.get(f"/cases/{case_no}").get_json()
     assert [d["doc_no"] for d in detail["documents"]] == [receipt["doc_no"]]
+    assert detail["documents"][0]["sha256"] == hashlib.sha256(stored).hexdigest()
     assert {m["code"]: m["state"] for m in detail["materials"]} == {"application": "received", "id_card": "received"}
 
 
@@ -451,7 +454,8 @@ def test_idempotency_key_makes_one_case(app, api_as):
     assert second.get_json()["duplicate"] is True
     assert second.get_json()["case_no"] == first.get_json()["case_no"]
     assert "query_code" not in second.get_json()
-    assert second.get_json()["documents"] == first.get_json()["documents"]
+    assert [d["doc_no"] for d in second.get_json()["documents"]] == \
+        [d["doc_no"] for d in first.get_json()["documents"]]
     assert _case_count(app) == 1
     other = _post_with_key(front, "counter-3-ticket-0043")
     assert other.status_code == 201 and other.get_json()["case_no"] != first.get_json()["case_no"]
