@@ -91,6 +91,8 @@ def decode_base64(value: str | None) -> bytes | None:
     """Bytes of a base64 field, or None when absent; ValueError when malformed."""
     if value in (None, ""):
         return None
+    if not isinstance(value, str):
+        raise ValueError("base64 content must be a string")
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -183,7 +185,8 @@ def _check_decision(item: ServiceItem, received: set[str], conditions: frozenset
     elif decision.decision == "accept_with_deficiency":
         if not missing:
             errors["decision"] = _("No required material is missing: accept the application instead.")
-        for code in missing:
+        # Key materials must be there and in order: a defective one cannot be promised for later either.
+        for code in (p["code"] for p in problems):
             if item.is_key_material(code):
                 errors[f"materials.{code}"] = _("%(name)s is a key material and cannot be missing.", name=names[code])
         today = utcnow().astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()

@@ -44,6 +44,10 @@ def show(case_no: str):
 def _one_time_query_code(case_no: str) -> str | None:
     """The query password kept in this clerk's session right after intake, while reprints are allowed."""
     pending = session.get("receipt") or {}
+    if pending and pending.get("user_id") != current_user.id:
+        # Logging out keeps the session: whoever logs in next at this browser must not see it.
+        session.pop("receipt", None)
+        return None
     if pending.get("case_no") != case_no:
         return None
     if datetime.fromisoformat(pending["until"]) < utcnow():

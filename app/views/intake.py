@@ -85,7 +85,8 @@ def _remember_query_code(case: Case, query_code: str | None) -> None:
     """Keep the password in the clerk's session for the first prints; it is stored only hashed."""
     if query_code:
         until = utcnow() + timedelta(minutes=current_app.config["RECEIPT_REPRINT_MINUTES"])
-        session["receipt"] = {"case_no": case.case_no, "query_code": query_code, "until": until.isoformat()}
+        session["receipt"] = {"case_no": case.case_no, "query_code": query_code, "until": until.isoformat(),
+                              "user_id": current_user.id}
 
 
 def _after_decision(case: Case):

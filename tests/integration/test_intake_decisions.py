@@ -315,6 +315,17 @@ def test_accept_with_deficiency_of_a_key_material_is_refused(app, api_as):
     assert _case_count(app) == 0
 
 
+def test_accept_with_deficiency_of_a_defective_key_material_is_refused(app, api_as):
+    # 容缺 needs the key materials present and in order: a defective ID cannot be promised for later.
+    response = api_as("frontdesk").post("/cases", application_payload(
+        materials=[_paper("id_card")], decision="accept_with_deficiency",
+        promised_date=(_today_shanghai() + timedelta(days=3)).isoformat(),
+        defects=[{"code": "id_card", "note": "身份证已过有效期"}]))
+    assert response.status_code == 422
+    assert "materials.id_card" in response.get_json()["fields"]
+    assert _case_count(app) == 0
+
+
 @pytest.mark.parametrize("promised, field", [
     ((date.today() - timedelta(days=30)).isoformat(), "promised_date"),
     (None, "promised_date"),
@@ -605,6 +616,21 @@ def test_upload_that_only_claims_to_be_a_pdf_is_refused(app, api_as):
     assert response.status_code == 422
     assert "materials.application" in response.get_json()["fields"]
     assert _case_count(app) == 0
+
+
+@pytest.mark.parametrize("content", [12345, ["JVBERi0="], {"data": "JVBERi0="}])
+def test_content_that_is_not_a_base64_string_is_refused(app, api_as, content):
+    front = api_as("frontdesk")
+    response = front.post("/cases", application_payload(
+        materials=[{"code": "application", "filename": "a.pdf", "content_base64": content}, _paper("id_card")]))
+    assert response.status_code == 422
+    assert "materials.application" in response.get_json()["fields"]
+    assert _case_count(app) == 0
+    case_no = _submit(front, materials=[], decision="supplement")["case_no"]
+    supplement = front.post(f"/cases/{case_no}/supplement",
+                            {"materials": [{"code": "application", "content_base64": content}]})
+    assert supplement.status_code == 422
+    assert front.get(f"/cases/{case_no}").get_json()["status"] == "pending_supplement"
 
 
 def test_oversize_upload_is_refused(app, api_as, monkeypatch):

@@ -140,6 +140,27 @@ def test_accept_through_the_form_shows_the_query_code_only_right_after(app):
         assert "receipt" not in session
 
 
+def test_next_user_at_the_same_browser_does_not_see_the_query_code(app):
+    browser = _logged_in(app, "frontdesk")
+    case_no, doc_no = _document_location(_post_form(browser, _form_data(browser)))
+    html = browser.get(f"/cases/{case_no}/documents/{doc_no}").get_data(as_text=True)
+    query_code = _testid(html, "query-code")
+    assert re.fullmatch(r"\d{6}", query_code)
+    assert browser.post("/logout", data={"csrf_token": CSRF.search(html).group(1)}).status_code == 302
+
+    # The holding department's handler logs in at the same browser within the reprint time.
+    response = browser.post("/login", data={"username": "handler", "password": DEMO_PASSWORD,
+                                            "csrf_token": _token(browser, "/login")})
+    assert response.status_code == 302
+    page = browser.get(f"/cases/{case_no}/documents/{doc_no}")
+    assert page.status_code == 200
+    assert _testid(page.get_data(as_text=True), "query-code").startswith("******")
+    pdf_text = _pdf_text(browser.get(f"/cases/{case_no}/documents/{doc_no}.pdf").data)
+    assert "查询密码******" in pdf_text and "查询密码" + query_code not in pdf_text
+    with browser.session_transaction() as session:
+        assert "receipt" not in session
+
+
 def test_no_reprint_window_means_no_password_on_reload(app, monkeypatch):
     monkeypatch.setitem(app.config, "RECEIPT_REPRINT_MINUTES", 0)
     front = _logged_in(app, "frontdesk")
