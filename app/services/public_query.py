@@ -13,11 +13,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.extensions import db
+from app.labels import STATUS_LABELS
 from app.models import Case, CaseRating, Department, QueryGuard, WorkItem
 from app.models.base import utcnow
 from app.services.errors import Forbidden, NotFound, ServiceError
 from app.services.intake import check_query_code
-from app.views.helpers import STATUS_LABELS
 
 QUERY_CODE_LENGTH = 6
 

@@ -5,58 +5,18 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, g
 from flask_babel import get_locale
-from flask_babel import lazy_gettext as _l
 
+from app.labels import (
+    ACTION_LABELS,
+    CASE_TYPE_LABELS,
+    DECISION_LABELS,
+    ID_TYPE_LABELS,
+    RESULT_LABELS,
+    STATUS_LABELS,
+    UNIT_LABELS,
+)
 from app.services import org
 from app.taskforms.formats import mask_id_number
-
-STATUS_LABELS = {
-    "pre_review": _l("Awaiting intake decision"),
-    "in_progress": _l("In progress"),
-    "pending_supplement": _l("Awaiting supplement"),
-    "suspended": _l("Suspended"),
-    "completed": _l("Completed"),
-    "refused": _l("Refused"),
-    "withdrawn": _l("Withdrawn"),
-    "returned": _l("Returned (no supplement)"),
-}
-ACTION_LABELS = {
-    "case_submitted": _l("Application submitted"),
-    "intake_accept": _l("Accepted (受理)"),
-    "intake_accept_with_deficiency": _l("Accepted with a material missing (容缺受理)"),
-    "intake_supplement": _l("One-time notice of missing materials (补正告知)"),
-    "intake_refuse": _l("Not accepted (不予受理)"),
-    "supplement_registered": _l("Supplement registered"),
-    "document_issued": _l("Document issued"),
-    "case_rated": _l("Rated by the applicant (好差评)"),
-    "rating_follow_up_opened": _l("Bad rating follow-up opened"),
-    "rating_follow_up_noted": _l("Follow-up note"),
-    "rating_follow_up_replied": _l("Follow-up reply to the applicant"),
-    "task_routed": _l("Routed to department"),
-    "task_claimed": _l("Task claimed"),
-    "task_released": _l("Task released"),
-    "task_completed": _l("Step completed"),
-    "task_cancelled": _l("Step withdrawn by the process"),
-    "timer_failed": _l("Timer failed"),
-    "case_finished": _l("Case finished"),
-}
-RESULT_LABELS = {"granted": _l("Granted"), "refused": _l("Refused"), "withdrawn": _l("Withdrawn"),
-                 "not_accepted": _l("Not accepted"), "returned": _l("Returned (no supplement)")}
-ID_TYPE_LABELS = {
-    "resident_id": _l("Citizen ID card (居民身份证)"),
-    "passport": _l("Passport"),
-    "hk_macao_permit": _l("Home-return permit (Hong Kong / Macao)"),
-    "taiwan_permit": _l("Mainland travel permit for Taiwan residents"),
-    "uscc": _l("Unified social credit code"),
-}
-DECISION_LABELS = {
-    "accept": _l("Accept (受理)"),
-    "accept_with_deficiency": _l("Accept with a missing material (容缺受理)"),
-    "supplement": _l("One-time notice (补正告知)"),
-    "refuse": _l("Refuse (不予受理)"),
-}
-CASE_TYPE_LABELS = {"immediate": _l("On-the-spot (即办件)"), "committed": _l("Committed deadline (承诺件)")}
-UNIT_LABELS = {"working_day": _l("working days"), "calendar_day": _l("calendar days"), "hour": _l("hours")}
 
 
 def locale_code() -> str:
