@@ -15,7 +15,8 @@ from app.models.process import ProcessVersion
 CASE_STATUSES = ("pre_review", "in_progress", "pending_supplement", "suspended",
                  "completed", "refused", "withdrawn", "returned")
 FINISHED_STATUSES = ("completed", "refused", "withdrawn", "returned")
-MATERIAL_STATES = ("received", "promised")  # promised: missing under 容缺受理, with a promised date
+# promised: missing under 容缺受理, with a promised date; superseded: replaced by a later supplement.
+MATERIAL_STATES = ("received", "promised", "superseded")
 
 
 class Case(db.Model):

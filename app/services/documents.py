@@ -78,6 +78,8 @@ def _head_rows(case: Case) -> list[list[str]]:
 def _materials_table(case: Case) -> dict:
     rows = []
     for material in case.materials:
+        if material.state == "superseded":
+            continue
         if material.state == "promised":
             rows.append([material.name, "容缺(承诺补交)", f"承诺于{chinese_date(material.promised_date)}前补交"])
         else:

@@ -685,3 +685,26 @@ def test_item_code_of_the_case_number(api_as):
     body = _submit(api_as("frontdesk"))
     local_day = datetime.fromisoformat(body["accepted_at"]).astimezone(SHANGHAI)
     assert body["case_no"] == f"{ITEM_CODE}{local_day:%Y%m%d}0001"
+
+
+def test_plain_accept_with_a_material_marked_defective_is_refused(app, api_as):
+    before = _case_count(app)
+    refused = api_as("frontdesk").post("/cases", application_payload(
+        decision="accept", defects=[{"code": "id_card", "note": "证件已过期"}]))
+    assert refused.status_code == 422 and "defects.id_card" in refused.get_json()["fields"]
+    assert _case_count(app) == before
+
+
+def test_a_replaced_material_is_kept_but_not_listed_on_the_receipt(api_as):
+    front = api_as("frontdesk")
+    case_no = _submit(front, decision="supplement",
+                      defects=[{"code": "application", "note": "未签字"}])["case_no"]
+    supplemented = front.post(f"/cases/{case_no}/supplement",
+                              {"materials": [_scan("application", filename="signed.pdf")]})
+    assert supplemented.status_code == 200, supplemented.get_json()
+    decided = front.post(f"/cases/{case_no}/decision", {"decision": "accept"}).get_json()
+    detail = front.get(f"/cases/{case_no}").get_json()
+    states = [(m["code"], m["filename"], m["state"]) for m in detail["materials"] if m["code"] == "application"]
+    assert states == [("application", "application.pdf", "superseded"), ("application", "signed.pdf", "received")]
+    text = _document_text(front, _document(decided, "acceptance_receipt"))
+    assert "signed.pdf" in text and "application.pdf" not in text
