@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import login_user, logout_user
 
@@ -40,6 +40,7 @@ def login():
 @roles_required()
 def logout():
     logout_user()
+    session.pop("receipt", None)  # a query password kept for reprints leaves with the clerk
     flash(_("You have logged out."), "info")
     return redirect(url_for("auth.login"))
 
