@@ -299,7 +299,8 @@ def submit_application(application: Application, actor: Actor, decision: IntakeD
                         name=intake.name or intake.bpmn_id, department_code=intake.lane or "",
                         form_key=intake.form_key, created_at=now)
         db.session.add(step)
-        _decide(case, wf, step, decision, problems, actor, now)
+        # A new case has no other open step: no need to read them back.
+        _decide(case, wf, step, decision, problems, actor, now, open_items=[])
     else:
         save_workflow(case, wf, actor, now)
     return Submission(case, query_code)
@@ -370,7 +371,6 @@ def _decide(case: Case, wf: Workflow, work_item: WorkItem, decision: IntakeDecis
     work_item.completed_at = now
     work_item.data = {**case.form_data, "intake_decision": decision.decision}
     work_item.opinion = decision.reason
-    db.session.flush()
     record_event(case, actor, "task_completed", work_item=work_item, opinion=decision.reason)
     if decision.decision in ("accept", "accept_with_deficiency"):
         _start_clock(case, now)
