@@ -17,6 +17,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .errors import TaskNotReady, WorkflowError, WorkflowTooDeep
+from .parsing import DEPARTMENT_FROM
 from .sandbox import SCRIPT_ENGINE, ensure_json_data
 from .serialization import specs_for, state_from_json, state_to_json
 
@@ -43,6 +44,44 @@ class ReadyTask:
 def _properties(task: Task) -> dict[str, str]:
     extensions = getattr(task.task_spec, "extensions", None) or {}
     return dict(extensions.get("properties") or {})
+
+
+def _own_lane(task: Task) -> str | None:
+    """The department a task names itself: its `departmentFrom` variable, else its lane."""
+    variable = _properties(task).get(DEPARTMENT_FROM)
+    if variable:
+        value = task.data.get(variable)
+        # Anything but a non-empty string (missing, a list, a number) cannot be a department code:
+        # fall back to the lane drawn in the diagram rather than routing to nowhere. Whether the
+        # string is a known department is the app's check, the engine does not know departments.
+        if isinstance(value, str) and value:
+            return value
+    return task.task_spec.lane
+
+
+def _calling_task(task: Task) -> Task | None:
+    """The call activity (or subprocess) task whose subworkflow this task runs in, if any."""
+    workflow = task.workflow
+    parent_id = getattr(workflow, "parent_task_id", None)
+    if parent_id is None:
+        return None
+    return workflow.top_workflow.get_task_from_id(parent_id)
+
+
+def _lane_of(task: Task) -> str | None:
+    """The department a user task is routed to.
+
+    A called process is usually drawn without lanes of its own: it is reusable and does not know
+    who calls it. Its tasks then belong to whoever called it, so walk up through the calling
+    activities (nested calls too) until one names a department, with the same rule at each level.
+    """
+    current: Task | None = task
+    while current is not None:
+        lane = _own_lane(current)
+        if lane:
+            return lane
+        current = _calling_task(current)
+    return None
 
 
 def _element_id(exc: BaseException) -> str | None:
@@ -75,8 +114,9 @@ def _parse_due(value: Any) -> datetime | None:
 class Workflow:
     """One case's workflow. Not thread-safe: use one instance per request and lock the case."""
 
-    def __init__(self, bpmn: BpmnWorkflow) -> None:
+    def __init__(self, bpmn: BpmnWorkflow, spec_json: str) -> None:
         self._bpmn = bpmn
+        self._spec_json = spec_json
         # The script engine is not part of the stored state: attach the restricted one every time.
         self._bpmn.script_engine = SCRIPT_ENGINE
 
@@ -85,7 +125,7 @@ class Workflow:
         """A new workflow of a stored spec, with `data` in its start task, run up to the first waits."""
         ensure_json_data(data)
         spec, subprocess_specs = specs_for(spec_json)
-        workflow = cls(BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE))
+        workflow = cls(BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE), spec_json)
         for task in workflow._bpmn.get_tasks(state=TaskState.READY):
             task.data.update(copy.deepcopy(data))
         workflow._guarded(workflow._bpmn.do_engine_steps)
@@ -94,20 +134,25 @@ class Workflow:
     @classmethod
     def load(cls, spec_json: str, state_json: str) -> Workflow:
         """A workflow restored from a dumped state; BpmnError when the state cannot be read."""
-        return cls(state_from_json(state_json, specs_for(spec_json)))
+        return cls(state_from_json(state_json, specs_for(spec_json)), spec_json)
 
     def dump(self) -> str:
         """JSON text of the workflow state, without the spec, tagged with SERIALIZER_VERSION."""
         return state_to_json(self._bpmn)
 
     def ready_user_tasks(self) -> list[ReadyTask]:
-        """User and manual tasks that are READY, in tree order."""
+        """User and manual tasks that are READY, in tree order, each with the department it goes to.
+
+        `lane` is resolved per task, not per element: every child of a countersign carries its
+        own department (`departmentFrom`), and a task of a called process without a lane goes to
+        the lane of the activity that called it. See `_lane_of`.
+        """
         ready = []
         for task in self._bpmn.get_tasks(state=TaskState.READY, manual=True):
             properties = _properties(task)
             spec = task.task_spec
             ready.append(ReadyTask(
-                task_id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name, lane=spec.lane,
+                task_id=str(task.id), bpmn_id=spec.bpmn_id, name=spec.bpmn_name, lane=_lane_of(task),
                 form_key=properties.get("formKey"), properties=properties,
             ))
         return ready
@@ -167,6 +212,31 @@ class Workflow:
         # Message contents stay in the app's own tables (trap 10): the event carries no payload.
         event = BpmnEvent(MessageEventDefinition(name), payload={})
         self._guarded(lambda: self._bpmn.send_event(event), self._bpmn.do_engine_steps)
+
+    def completed_user_tasks(self) -> list[ReadyTask]:
+        """User tasks that are completed and could be worked again (targets of a return), oldest first."""
+        done = [task for task in self._bpmn.get_tasks(state=TaskState.COMPLETED, manual=True)]
+        done.sort(key=lambda task: task.last_state_change)
+        return [ReadyTask(task_id=str(task.id), bpmn_id=task.task_spec.bpmn_id, name=task.task_spec.bpmn_name,
+                          lane=task.task_spec.lane, form_key=_properties(task).get("formKey"),
+                          properties=_properties(task)) for task in done]
+
+    def reset_to(self, task_id: str) -> Workflow:
+        """退回: make a completed user task READY again, dropping what followed it.
+
+        Returns a fresh handle: the engine's event manager must be rebuilt after a reset or the
+        dropped branches' timers crash the next timer refresh (trap 5), so the state is dumped
+        and loaded again. Resetting prunes the task tree, so repeated returns do not deepen it.
+        """
+        task = self._find(task_id)
+        if task.state != TaskState.COMPLETED or not task.task_spec.manual:
+            raise TaskNotReady(f"Task {task_id} has not been completed; it cannot be returned to.")
+        self._guarded(lambda: self._bpmn.reset_from_task_id(task.id), self._bpmn.do_engine_steps)
+        return Workflow.load(self._spec_json, self.dump())
+
+    def cancel(self) -> None:
+        """End the workflow at once (撤件): every unfinished task is cancelled."""
+        self._guarded(self._bpmn.cancel)
 
     def fire_due_timers(self) -> None:
         """Fire every timer that is due and run the engine on (the engine never does it alone)."""

@@ -5,6 +5,7 @@ from app.models.case import Case, CaseMaterial, CaseSerial, QueryGuard
 from app.models.document import CaseDocument, DocumentSerial
 from app.models.event import CaseEvent
 from app.models.item import ServiceItem
+from app.models.notification import Notification
 from app.models.org import Department, User, user_departments
 from app.models.process import ProcessVersion
 from app.models.rating import CaseRating, RatingFollowUp
@@ -13,5 +14,5 @@ from app.models.work_item import WorkItem
 __all__ = [
     "ApiToken", "Applicant", "Case", "CaseDocument", "CaseEvent", "CaseMaterial", "CaseRating",
     "CaseSerial", "Department", "DocumentSerial", "ProcessVersion", "QueryGuard", "RatingFollowUp",
-    "ServiceItem", "User", "WorkItem", "user_departments",
+    "Notification", "ServiceItem", "User", "WorkItem", "user_departments",
 ]

@@ -59,6 +59,11 @@ class Case(db.Model):
     next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     committed_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     statutory_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 挂起 / 特别程序: why and until when the case is paused (type: hearing, testing, expert_review …).
+    suspension_type: Mapped[str | None] = mapped_column(String(24))
+    suspension_reason: Mapped[str | None] = mapped_column(Text)
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    suspension_expected_end: Mapped[date | None] = mapped_column(Date)
     # When a one-time notice (补正告知) lapses and the case is returned (退件) without a supplement.
     supplement_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.extensions import db
 from app.models.base import UTCDateTime, utcnow
 
-ROLES = ("admin", "designer", "front_desk", "handler", "supervisor", "archivist")
+ROLES = ("admin", "designer", "front_desk", "handler", "dept_head", "supervisor", "archivist")
 
 user_departments = Table(
     "user_department",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -20,12 +20,17 @@ class WorkItem(db.Model):
         Index("ix_work_item_inbox", "department_code", "state", "due_at", "id"),
         Index("ix_work_item_case_state", "case_id", "state"),
         Index("ix_work_item_claimed", "claimed_by_id", "state"),
+        Index("ix_work_item_handled", "completed_by_id", "completed_at"),
+        # A returned step reuses its engine task: one OPEN item per task, any number of closed ones.
+        Index("uq_work_item_open_task", "task_id", unique=True,
+              postgresql_where=text("state = 'open'"), sqlite_where=text("state = 'open'")),
+        Index("ix_work_item_task_id", "task_id"),
         CheckConstraint(f"state IN {WORK_ITEM_STATES!r}", name="state"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("service_case.id", ondelete="CASCADE"))
-    task_id: Mapped[str] = mapped_column(String(36), unique=True)  # engine task UUID
+    task_id: Mapped[str] = mapped_column(String(36))  # engine task UUID
     bpmn_id: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
     department_code: Mapped[str] = mapped_column(String(32))
@@ -39,6 +44,10 @@ class WorkItem(db.Model):
     # The submitted form data of the step, kept for the timeline and the archive.
     data: Mapped[dict | None] = mapped_column(JSON)
     opinion: Mapped[str | None] = mapped_column(Text)
+    # How the item reached its department (routed / returned / transferred), and the reason given,
+    # shown in the inbox so a returned step says why it came back.
+    arrived_via: Mapped[str] = mapped_column(String(16), default="routed")
+    note: Mapped[str | None] = mapped_column(Text)
 
     case: Mapped[Case] = relationship()
     claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])

@@ -14,6 +14,7 @@ from app.models import Case, CaseEvent, ProcessVersion, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
 from app.services.errors import Conflict, ValidationFailed
+from app.services.notifications import notify_department
 
 # End-event results that are not a grant map to their own case status: 不予受理 and 不予许可 are
 # both refusals, 退件 is a return.
@@ -87,10 +88,13 @@ def open_work_items(case_id: int) -> list[WorkItem]:
 
 
 def save_workflow(case: Case, wf: Workflow, actor: Actor | None, now: datetime | None = None,
-                  open_items: list[WorkItem] | None = None) -> list[WorkItem]:
+                  open_items: list[WorkItem] | None = None, arrival: str = "routed",
+                  note: str | None = None) -> list[WorkItem]:
     """Store the state and mirror READY user tasks as work items; finish the case if the flow ended.
 
     `open_items` are the case's open work items read under the lock, when the caller has them.
+    New items record how they arrived (`routed`, or `returned` with the reason as `note`), and
+    their department's members are notified.
     """
     now = now or utcnow()
     case.workflow_state = wf.dump()
@@ -116,12 +120,16 @@ def save_workflow(case: Case, wf: Workflow, actor: Actor | None, now: datetime |
         item = WorkItem(
             case_id=case.id, task_id=task.task_id, bpmn_id=task.bpmn_id, name=task.name or task.bpmn_id,
             department_code=task.lane or "", form_key=task.form_key, created_at=now,
-            due_at=case.committed_due_at,
+            due_at=case.committed_due_at, arrived_via=arrival, note=note,
         )
         db.session.add(item)
         created.append(item)
+    if created:
+        db.session.flush()  # the notifications refer to the new items
     for item in created:
         record_event(case, actor, "task_routed", work_item=item, details={"department": item.department_code})
+        notify_department(item, "task_returned" if arrival == "returned" else "task_arrived", note,
+                          exclude_user_id=actor.id if actor else None)
     if wf.is_completed() and not case.is_finished:
         _finish_case(case, wf, actor, now)
     return created

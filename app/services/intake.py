@@ -425,14 +425,18 @@ def register_supplement(case_no: str, given: list[MaterialIn], actor: Actor) -> 
     if errors:
         raise ValidationFailed(_("Please correct the highlighted fields."), errors)
     now = utcnow()
+    _store_materials(case, accepted, now)
+    case.supplement_due_at = None
+    record_event(case, actor, "supplement_registered", details={"materials": [m.code for m in given]})
+    if case.accepted_at is not None:
+        # Requested during handling: the paused back-office steps simply continue.
+        case.status = "in_progress"
+        return case
     wf = load_workflow(case)
     try:
         wf.send_message(SUPPLEMENT_MESSAGE)
     except TaskNotReady:
         raise Conflict(_("This case is not waiting for a supplement.")) from None
-    _store_materials(case, accepted, now)
     case.status = "pre_review"
-    case.supplement_due_at = None
-    record_event(case, actor, "supplement_registered", details={"materials": [m.code for m in given]})
     save_workflow(case, wf, actor, now)
     return case

@@ -169,12 +169,14 @@ def supplement(case_no: str):
         return _case_page("intake/supplement.html", case)
     given, _kept = _materials_from_request(case.item)
     try:
-        register_supplement(case_no, given, current_user)
+        case = register_supplement(case_no, given, current_user)
     except ValidationFailed as exc:
         db.session.rollback()
         return _case_page("intake/supplement.html", get_case(case_no), exc.fields or {"_form": exc.message}, 422)
     db.session.commit()
-    return redirect(url_for("intake.decide", case_no=case_no))
+    if case.status == "pre_review":
+        return redirect(url_for("intake.decide", case_no=case_no))
+    return redirect(url_for("cases.show", case_no=case_no))  # a supplement during handling
 
 
 @bp.route("/receipt/<case_no>")

@@ -19,4 +19,5 @@ def task_json(item: WorkItem) -> dict:
         "claimed_by": item.claimed_by.username if item.claimed_by_id else None,
         "created_at": iso(item.created_at), "due_at": iso(item.due_at),
         "completed_at": iso(item.completed_at), "opinion": item.opinion,
+        "arrived_via": item.arrived_via, "note": item.note,
     }

@@ -1,0 +1,216 @@
+"""Back-office routing actions on a task: return (退回), transfer (转办), suspend (挂起 / 特别程序) and
+resume, supplement during handling (补正), and withdrawal at the applicant's request (撤件).
+
+Every action locks the case row, re-reads its open items under the lock, and records an event with
+the actor, the reason and the time.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import undefer
+
+from app.engine import TaskNotReady
+from app.extensions import db
+from app.models import Case, Department, WorkItem
+from app.models.base import utcnow
+from app.models.org import Actor
+from app.services.case_runtime import (
+    load_workflow,
+    lock_case_of_work_item,
+    open_work_items,
+    record_event,
+    save_workflow,
+)
+from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.services.notifications import notify_department
+from app.taskforms.formats import has_control_characters
+
+# 特别程序 and 挂起 types (domain brief §2); the clock pauses for all of them.
+SUSPENSION_TYPES = ("hearing", "testing", "appraisal", "expert_review", "public_notice", "site_check", "other")
+MAX_REASON_CHARS = 2000
+
+
+@dataclass
+class Locked:
+    case: Case
+    item: WorkItem
+    open_items: list[WorkItem]
+
+
+def _reason(reason: object, field: str = "reason") -> str:
+    """A required, storable reason."""
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not text:
+        raise ValidationFailed(_("Please correct the highlighted fields."), {field: _("A reason is required.")})
+    if has_control_characters(text):
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {field: _("Contains control characters that cannot be stored.")})
+    if len(text) > MAX_REASON_CHARS:
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {field: _("Must be at most %(n)s characters.", n=MAX_REASON_CHARS)})
+    return text
+
+
+def _lock(work_item_id: int, user: Actor, *, statuses: tuple[str, ...] = ("in_progress",),
+          must_hold: bool = True) -> Locked:
+    """Lock the item's case; the item must be open, in the user's department and held by nobody else."""
+    case = lock_case_of_work_item(work_item_id)
+    if case is None:
+        raise NotFound(_("Task not found."))
+    open_items = open_work_items(case.id)
+    item = next((i for i in open_items if i.id == work_item_id), None) or db.session.get(
+        WorkItem, work_item_id, populate_existing=True)
+    if item.department_code not in user.department_codes:
+        raise Forbidden(_("This task belongs to a department you are not a member of."))
+    if item.state != "open":
+        raise Conflict(_("This task has already been completed or withdrawn."))
+    if must_hold and item.claimed_by_id not in (None, user.id):
+        raise Conflict(_("This task is already held by %(name)s.", name=item.claimed_by.display_name))
+    if case.status not in statuses:
+        if case.status == "suspended":
+            raise Conflict(_("The case is suspended; its tasks are paused."))
+        raise Conflict(_("The case is not in progress; its tasks are paused."))
+    return Locked(case, item, open_items)
+
+
+def return_targets(item: WorkItem) -> list[WorkItem]:
+    """Earlier back-office steps of the case this task can be returned to, latest first."""
+    steps = db.session.scalars(
+        select(WorkItem).where(WorkItem.case_id == item.case_id, WorkItem.state == "completed",
+                               WorkItem.form_key != item.case.item.intake_form)
+        .order_by(WorkItem.completed_at.desc(), WorkItem.id.desc()))
+    latest: dict[str, WorkItem] = {}
+    for step in steps:  # one entry per engine task: its latest completion
+        latest.setdefault(step.task_id, step)
+    return [step for step in latest.values() if step.task_id != item.task_id]
+
+
+def return_task(work_item_id: int, user: Actor, reason: object, target_id: int | None = None) -> Case:
+    """退回: send the case back to the previous human step, or to a chosen earlier one."""
+    reason = _reason(reason)
+    locked = _lock(work_item_id, user)
+    targets = return_targets(locked.item)
+    target = targets[0] if target_id is None and targets else next((t for t in targets if t.id == target_id), None)
+    if target is None:
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {"target": _("There is no earlier step of this case to return it to.")})
+    wf = load_workflow(locked.case)
+    try:
+        wf = wf.reset_to(target.task_id)
+    except TaskNotReady:
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {"target": _("That step cannot be worked again.")}) from None
+    now = utcnow()
+    _close(locked.item, user, now)
+    record_event(locked.case, user, "task_returned", work_item=locked.item, opinion=reason,
+                 details={"to": target.name, "to_department": target.department_code})
+    save_workflow(locked.case, wf, user, now, locked.open_items, arrival="returned", note=reason)
+    return locked.case
+
+
+def _close(item: WorkItem, user: Actor, now: datetime) -> None:
+    """The task leaves this inbox without being completed (returned past, or withdrawn)."""
+    item.state = "cancelled"
+    item.completed_at = now
+    item.completed_by_id = user.id
+
+
+def transfer_task(work_item_id: int, user: Actor, department: object, reason: object) -> WorkItem:
+    """转办: hand the task to another department, which finds it in its pool."""
+    reason = _reason(reason)
+    code = department.strip() if isinstance(department, str) else ""
+    locked = _lock(work_item_id, user)
+    if not db.session.scalar(select(Department.id).where(Department.code == code)):
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {"department": _("Unknown department.")})
+    if code == locked.item.department_code:
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {"department": _("The task is already in this department.")})
+    item = locked.item
+    previous = item.department_code
+    item.department_code, item.claimed_by_id = code, None
+    item.arrived_via, item.note = "transferred", reason
+    record_event(locked.case, user, "task_transferred", work_item=item, opinion=reason,
+                 details={"from": previous, "to": code})
+    notify_department(item, "task_transferred", reason, exclude_user_id=user.id)
+    return item
+
+
+def _local_today() -> date:
+    return utcnow().astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
+
+
+def suspend_case(work_item_id: int, user: Actor, kind: object, reason: object, expected_end: object) -> Case:
+    """挂起 / 特别程序: pause the case (its tasks stay where they are, visibly paused)."""
+    reason = _reason(reason)
+    if kind not in SUSPENSION_TYPES:
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {"type": _("Choose the kind of special procedure.")})
+    try:
+        end = date.fromisoformat(expected_end) if isinstance(expected_end, str) else None
+    except ValueError:
+        end = None
+    if end is None or end < _local_today():
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {"expected_end": _("Enter the expected end as a date that is not in the past.")})
+    locked = _lock(work_item_id, user)
+    case = locked.case
+    case.status = "suspended"
+    case.suspension_type, case.suspension_reason = kind, reason
+    case.suspended_at, case.suspension_expected_end = utcnow(), end
+    record_event(case, user, "case_suspended", work_item=locked.item, opinion=reason,
+                 details={"type": kind, "expected_end": end.isoformat()})
+    return case
+
+
+def resume_case(work_item_id: int, user: Actor, note: object = None) -> Case:
+    """End a suspension: the paused tasks can be worked again."""
+    locked = _lock(work_item_id, user, statuses=("in_progress", "suspended"), must_hold=False)
+    case = locked.case
+    if case.status != "suspended":
+        raise Conflict(_("The case is not suspended."))
+    text = note.strip() if isinstance(note, str) and note.strip() else None
+    record_event(case, user, "case_resumed", work_item=locked.item, opinion=text,
+                 details={"type": case.suspension_type,
+                          "suspended_at": case.suspended_at.isoformat() if case.suspended_at else None})
+    case.status = "in_progress"
+    case.suspension_type = case.suspension_reason = None
+    case.suspended_at = case.suspension_expected_end = None
+    return case
+
+
+def request_supplement(work_item_id: int, user: Actor, reason: object) -> Case:
+    """补正 during handling: the case waits for materials; the front desk's registration resumes it."""
+    reason = _reason(reason)
+    locked = _lock(work_item_id, user)
+    case = locked.case
+    case.status = "pending_supplement"
+    record_event(case, user, "supplement_requested", work_item=locked.item, opinion=reason)
+    return case
+
+
+def withdraw_case(case_no: str, user: Actor, reason: object) -> Case:
+    """撤件 at the applicant's request: the workflow is cancelled and the case ends withdrawn."""
+    reason = _reason(reason)
+    case = db.session.execute(select(Case).where(Case.case_no == case_no).with_for_update(of=Case)
+                              .options(undefer(Case.workflow_state))
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
+    if case is None:
+        raise NotFound(_("Case not found."))
+    if case.is_finished:
+        raise Conflict(_("The case has already ended."))
+    wf = load_workflow(case)
+    wf.cancel()
+    now = utcnow()
+    case.status = case.result = "withdrawn"
+    case.result_reason, case.completed_at = reason, now
+    record_event(case, user, "case_withdrawn", opinion=reason)
+    save_workflow(case, wf, user, now)  # cancels the open items
+    return case
+
