@@ -21,6 +21,12 @@ ACTION_LABELS = {
     "intake_refuse": _l("Not accepted (不予受理)"),
     "supplement_registered": _l("Supplement registered"),
     "document_issued": _l("Document issued"),
+    "task_returned": _l("Returned (退回)"),
+    "task_transferred": _l("Transferred (转办)"),
+    "case_suspended": _l("Suspended (挂起)"),
+    "case_resumed": _l("Resumed"),
+    "supplement_requested": _l("Supplement requested during handling (补正)"),
+    "case_withdrawn": _l("Withdrawn at the applicant's request (撤件)"),
     "case_rated": _l("Rated by the applicant (好差评)"),
     "rating_follow_up_opened": _l("Bad rating follow-up opened"),
     "rating_follow_up_noted": _l("Follow-up note"),
@@ -50,3 +56,18 @@ DECISION_LABELS = {
 }
 CASE_TYPE_LABELS = {"immediate": _l("On-the-spot (即办件)"), "committed": _l("Committed deadline (承诺件)")}
 UNIT_LABELS = {"working_day": _l("working days"), "calendar_day": _l("calendar days"), "hour": _l("hours")}
+SUSPENSION_LABELS = {
+    "hearing": _l("Hearing (听证)"),
+    "testing": _l("Testing or inspection (检验检测)"),
+    "appraisal": _l("Appraisal (鉴定)"),
+    "expert_review": _l("Expert review (专家评审)"),
+    "public_notice": _l("Public notice (公示)"),
+    "site_check": _l("Site check (实地核查)"),
+    "other": _l("Other suspension (挂起)"),
+}
+NOTIFICATION_LABELS = {
+    "task_arrived": _l("New task"),
+    "task_returned": _l("Returned"),
+    "task_transferred": _l("Transferred"),
+    "task_assigned": _l("Assigned to you"),
+}

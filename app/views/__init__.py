@@ -7,10 +7,10 @@ from flask import Flask
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint; the API is exempt from CSRF because it takes bearer tokens only."""
     from app.extensions import csrf
-    from app.views import auth, cases, guide, inbox, intake, main, public
+    from app.views import auth, cases, guide, inbox, intake, main, public, task_actions
     from app.views.api import api_bp
 
-    for blueprint in (auth.bp, main.bp, guide.bp, intake.bp, inbox.bp, cases.bp, public.bp):
+    for blueprint in (auth.bp, main.bp, guide.bp, intake.bp, inbox.bp, cases.bp, public.bp, task_actions.bp):
         app.register_blueprint(blueprint)
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)

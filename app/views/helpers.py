@@ -5,17 +5,22 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app, g
 from flask_babel import get_locale
+from flask_login import current_user
 
 from app.labels import (
     ACTION_LABELS,
     CASE_TYPE_LABELS,
     DECISION_LABELS,
     ID_TYPE_LABELS,
+    NOTIFICATION_LABELS,
     RESULT_LABELS,
     STATUS_LABELS,
+    SUSPENSION_LABELS,
     UNIT_LABELS,
 )
 from app.services import org
+from app.services.notifications import unread_count
+from app.services.routing import return_targets
 from app.taskforms.formats import mask_id_number
 
 
@@ -53,4 +58,19 @@ def template_helpers() -> dict:
         "UNIT_LABELS": UNIT_LABELS,
         "ID_TYPE_LABELS": ID_TYPE_LABELS,
         "DECISION_LABELS": DECISION_LABELS,
+        "SUSPENSION_LABELS": SUSPENSION_LABELS,
+        "NOTIFICATION_LABELS": NOTIFICATION_LABELS,
+        "unread_notifications": _unread_notifications,
+        "department_choices": _department_choices,
+        "return_targets_for": return_targets,
     }
+
+
+def _unread_notifications() -> int:
+    """The header's unread count: one indexed COUNT, only on pages that show the header."""
+    return unread_count(current_user) if current_user.is_authenticated else 0
+
+
+def _department_choices() -> list[tuple[str, str]]:
+    """(code, name) of every department, for transfer forms."""
+    return sorted(org.department_names(locale_code().startswith("en")).items())

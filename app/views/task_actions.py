@@ -1,0 +1,110 @@
+"""Routing actions from the task page, and the notification list."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.auth import roles_required
+from app.extensions import db
+from app.services import notifications, routing
+from app.services.errors import ValidationFailed
+
+bp = Blueprint("actions", __name__)
+
+
+def _back(item_id: int, message: str, category: str = "success"):
+    flash(message, category)
+    return redirect(url_for("inbox.show_task", item_id=item_id))
+
+
+def _refused(item_id: int, exc: ValidationFailed):
+    """Show what was wrong on the task page; nothing was changed."""
+    db.session.rollback()
+    return _back(item_id, "; ".join(exc.fields.values()) if exc.fields else exc.message, "danger")
+
+
+@bp.route("/tasks/<int:item_id>/return", methods=["POST"])
+@roles_required()
+def return_task(item_id: int):
+    target = request.form.get("target_id", type=int)
+    try:
+        routing.return_task(item_id, current_user, request.form.get("reason"), target)
+    except ValidationFailed as exc:
+        return _refused(item_id, exc)
+    db.session.commit()
+    flash(_("The case was returned with your reason."), "success")
+    return redirect(url_for("inbox.index"))
+
+
+@bp.route("/tasks/<int:item_id>/transfer", methods=["POST"])
+@roles_required()
+def transfer_task(item_id: int):
+    try:
+        routing.transfer_task(item_id, current_user, request.form.get("department"), request.form.get("reason"))
+    except ValidationFailed as exc:
+        return _refused(item_id, exc)
+    db.session.commit()
+    flash(_("The task was transferred."), "success")
+    return redirect(url_for("inbox.index"))
+
+
+@bp.route("/tasks/<int:item_id>/suspend", methods=["POST"])
+@roles_required()
+def suspend_case(item_id: int):
+    try:
+        routing.suspend_case(item_id, current_user, request.form.get("type"), request.form.get("reason"),
+                             request.form.get("expected_end"))
+    except ValidationFailed as exc:
+        return _refused(item_id, exc)
+    db.session.commit()
+    return _back(item_id, _("The case is suspended; its tasks are paused."))
+
+
+@bp.route("/tasks/<int:item_id>/resume", methods=["POST"])
+@roles_required()
+def resume_case(item_id: int):
+    routing.resume_case(item_id, current_user, request.form.get("note"))
+    db.session.commit()
+    return _back(item_id, _("The case is running again."))
+
+
+@bp.route("/tasks/<int:item_id>/request-supplement", methods=["POST"])
+@roles_required()
+def request_supplement(item_id: int):
+    try:
+        routing.request_supplement(item_id, current_user, request.form.get("reason"))
+    except ValidationFailed as exc:
+        return _refused(item_id, exc)
+    db.session.commit()
+    return _back(item_id, _("The case waits for the applicant's materials; the front desk registers them."))
+
+
+@bp.route("/cases/<case_no>/withdraw", methods=["POST"])
+@roles_required("front_desk")
+def withdraw_case(case_no: str):
+    try:
+        routing.withdraw_case(case_no, current_user, request.form.get("reason"))
+    except ValidationFailed as exc:
+        db.session.rollback()
+        flash("; ".join(exc.fields.values()) if exc.fields else exc.message, "danger")
+        return redirect(url_for("cases.show", case_no=case_no))
+    db.session.commit()
+    flash(_("The case was withdrawn."), "success")
+    return redirect(url_for("cases.show", case_no=case_no))
+
+
+@bp.route("/notifications")
+@roles_required()
+def notification_list():
+    page = notifications.list_notifications(current_user, request.args.get("page", 1, type=int),
+                                            current_app.config["PAGE_SIZE"])
+    return render_template("notifications/index.html", pagination=page)
+
+
+@bp.route("/notifications/read", methods=["POST"])
+@roles_required()
+def mark_read():
+    notifications.mark_read(current_user, request.form.get("id", type=int))
+    db.session.commit()
+    return redirect(request.form.get("next") or url_for("actions.notification_list"))
