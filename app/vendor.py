@@ -11,6 +11,7 @@ from app.config import PROJECT_ROOT
 # Only the dist folders of known packages are reachable.
 VENDOR_DIRS = {
     "bootstrap": "bootstrap/dist",
+    "bpmn-js": "bpmn-js/dist",
     "htmx": "htmx.org/dist",
 }
 

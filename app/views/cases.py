@@ -4,12 +4,14 @@ from __future__ import annotations
 import io
 from datetime import datetime
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file, session
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, send_file, session
 from flask_login import current_user
+from sqlalchemy import select
 
 from app.auth import roles_required
 from app.documents.pdf import render_pdf
 from app.extensions import db
+from app.models import User, WorkItem
 from app.models.base import utcnow
 from app.services import cases as case_service
 from app.services import documents
@@ -102,5 +104,59 @@ def material(case_no: str, material_id: int):
     response.headers["X-Content-Type-Options"] = "nosniff"
     if entry.content_type.startswith("image/"):
         response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+PAUSED_CASE_STATUSES = ("suspended", "pending_supplement")
+
+
+def diagram_markers(case) -> dict:
+    """Which BPMN elements to mark on the case diagram, read from the work items (SQL only)."""
+    rows = db.session.execute(
+        select(WorkItem.bpmn_id, WorkItem.state, WorkItem.due_at, User.display_name)
+        .outerjoin(User, User.id == WorkItem.claimed_by_id)
+        .where(WorkItem.case_id == case.id, WorkItem.state.in_(("open", "completed")))
+        .order_by(WorkItem.id)
+    ).all()
+    now = utcnow()
+    paused = case.status in PAUSED_CASE_STATUSES
+    completed, open_ids, overdue, holders = set(), set(), set(), {}
+    for bpmn_id, state, due_at, holder in rows:
+        if state == "completed":
+            completed.add(bpmn_id)
+            continue
+        open_ids.add(bpmn_id)
+        if due_at is not None and due_at < now:
+            overdue.add(bpmn_id)
+        if holder and holder not in holders.setdefault(bpmn_id, []):
+            holders[bpmn_id].append(holder)
+    # A step that is open again (a loop back, a pending multi-instance child) shows as open, not done.
+    return {
+        "completed": sorted(completed - open_ids),
+        "active": [] if paused else sorted(open_ids),
+        "paused": sorted(open_ids) if paused else [],
+        "overdue": sorted(overdue),
+        "holders": {bpmn_id: ", ".join(names) for bpmn_id, names in sorted(holders.items()) if names},
+    }
+
+
+@bp.route("/<case_no>/diagram.bpmn")
+@roles_required()
+def diagram_xml(case_no: str):
+    """The BPMN XML of the process version the case is pinned to."""
+    case = case_service.get_case_for(case_no, current_user)
+    response = current_app.response_class(case.process_version.bpmn_xml, mimetype="application/xml")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@bp.route("/<case_no>/diagram.json")
+@roles_required()
+def diagram_markers_json(case_no: str):
+    """Completed, active, paused and overdue steps of the case for the diagram."""
+    case = case_service.get_case_for(case_no, current_user)
+    response = jsonify(diagram_markers(case))
     response.headers["Cache-Control"] = "private, no-store"
     return response
