@@ -21,6 +21,7 @@ ACTION_LABELS = {
     "intake_refuse": _l("Not accepted (不予受理)"),
     "supplement_registered": _l("Supplement registered"),
     "document_issued": _l("Document issued"),
+    "task_assigned": _l("Assigned by the department head"),
     "task_returned": _l("Returned (退回)"),
     "task_transferred": _l("Transferred (转办)"),
     "case_suspended": _l("Suspended (挂起)"),

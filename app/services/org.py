@@ -25,6 +25,8 @@ DEMO_USERS = (
     ("designer", "流程设计员", ["designer"], []),
     ("frontdesk", "窗口受理员", ["front_desk"], ["WINDOW"]),
     ("handler", "业务承办人", ["handler"], ["HOLDING", "USE", "GUIDANCE"]),
+    # 科室负责人: sees every open task of USE and HOLDING and assigns them; also handles tasks.
+    ("head", "利用服务部负责人", ["dept_head", "handler"], ["USE", "HOLDING"]),
     ("leader", "分管局领导", ["handler"], ["LEADERSHIP"]),
     ("supervisor", "电子监察员", ["supervisor"], ["SUPERVISION"]),
     ("archivist", "档案管理员", ["archivist"], ["RECORDS"]),

@@ -1,12 +1,19 @@
-"""Work on routed tasks: claim, release and complete, one winner under concurrency."""
+"""Work on routed tasks: claim, release, assign and complete, one winner under concurrency; inbox lists."""
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from app.extensions import db
-from app.models import Case, WorkItem
+from app.models import Case, Department, ServiceItem, User, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
 from app.services.case_runtime import (
@@ -18,6 +25,7 @@ from app.services.case_runtime import (
     save_workflow,
 )
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.services.notifications import notify_user
 from app.taskforms import get_registry
 from app.taskforms.formats import has_control_characters
 
@@ -107,15 +115,247 @@ def complete_task(work_item_id: int, user: Actor, data: dict, opinion: str | Non
     return case
 
 
+# ---------------------------------------------------------------------------------------------
+# Inbox lists (per user and per department head). They read SQL only: no workflow is loaded.
+
+# mine: open items I hold; pool: open unclaimed items of my departments; handled: items I completed;
+# department: every open item of my departments (department heads); all: the API's default list.
+VIEWS = ("mine", "pool", "handled", "department")
+DUE_STATES = ("overdue", "due_soon", "on_time", "no_due")
+SORTS = ("due", "-due", "created", "-created", "completed", "-completed")
+# Items whose deadline falls within this window from now count as due soon.
+DUE_SOON_WITHIN = timedelta(hours=24)
+# Filter values are codes and step names; anything longer is not a value we could match.
+MAX_FILTER_CHARS = 200
+DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    """What an inbox list is narrowed and ordered by; empty fields do not filter."""
+
+    item: str | None = None
+    step: str | None = None
+    due: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    department: str | None = None
+    sort: str | None = None  # None: the view's own order
+
+    def as_args(self) -> dict[str, str]:
+        """The filters as query-string arguments, for links that must keep them."""
+        args = {"item": self.item, "step": self.step, "due": self.due, "department": self.department,
+                "sort": self.sort,
+                "from": self.created_from.isoformat() if self.created_from else None,
+                "to": self.created_to.isoformat() if self.created_to else None}
+        return {key: value for key, value in args.items() if value}
+
+    @property
+    def is_empty(self) -> bool:
+        """True when nothing narrows the list (the order does not count)."""
+        return not any(value for key, value in self.as_args().items() if key != "sort")
+
+
+def parse_inbox_filters(args: Mapping[str, str]) -> InboxFilters:
+    """Read the filters of an inbox request; refuse unknown or malformed values (422)."""
+    errors: dict[str, str] = {}
+
+    def text(name: str) -> str | None:
+        value = (args.get(name) or "").strip()
+        if len(value) > MAX_FILTER_CHARS:
+            errors[name] = _("`%(name)s` must be at most %(n)s characters.", name=name, n=MAX_FILTER_CHARS)
+            return None
+        return value or None
+
+    def day(name: str) -> date | None:
+        value = text(name)
+        if value is None:
+            return None
+        try:
+            # fromisoformat alone also takes "20260105" and week dates; the API promises YYYY-MM-DD.
+            if not DATE_FORMAT.fullmatch(value):
+                raise ValueError(value)
+            return date.fromisoformat(value)
+        except ValueError:
+            errors[name] = _("`%(name)s` must be a date in the form YYYY-MM-DD.", name=name)
+            return None
+
+    due, sort = text("due"), text("sort")
+    if due and due not in DUE_STATES:
+        errors["due"] = _("`due` must be one of: %(values)s.", values=", ".join(DUE_STATES))
+    if sort and sort not in SORTS:
+        errors["sort"] = _("`sort` must be one of: %(values)s.", values=", ".join(SORTS))
+    created_from, created_to = day("from"), day("to")
+    if created_from and created_to and created_from > created_to:
+        errors["to"] = _("`to` must not be earlier than `from`.")
+    filters = InboxFilters(item=text("item"), step=text("step"), due=due, created_from=created_from,
+                           created_to=created_to, department=text("department"), sort=sort)
+    if errors:
+        raise ValidationFailed(" ".join(errors.values()), errors)
+    return filters
+
+
+def is_department_head(user: Actor) -> bool:
+    """Department heads (科室负责人) see and assign every open item of their departments."""
+    return user.has_role("dept_head")
+
+
+def check_view(view: str, user: Actor) -> str:
+    """The view if it exists and the user may see it: 422 for an unknown view, 403 for department."""
+    if view not in VIEWS:
+        raise ValidationFailed(_("`view` must be one of: %(values)s.", values=", ".join(VIEWS)),
+                               {"view": _("Unknown view.")})
+    if view == "department" and not is_department_head(user):
+        raise Forbidden(_("Only a department head sees every task of the department."))
+    return view
+
+
+def _view_conditions(user: Actor, view: str) -> list:
+    """WHERE clauses of one view; counts and lists share them so badges match lists."""
+    codes = list(user.department_codes)
+    if view == "mine":
+        # Not limited to my departments: what I hold stays visible to me if I change department.
+        return [WorkItem.claimed_by_id == user.id, WorkItem.state == "open"]
+    if view == "pool":
+        return [WorkItem.department_code.in_(codes), WorkItem.state == "open", WorkItem.claimed_by_id.is_(None)]
+    if view == "handled":
+        return [WorkItem.completed_by_id == user.id, WorkItem.state == "completed"]
+    # department and the API's default: open items of my departments, whoever holds them.
+    return [WorkItem.department_code.in_(codes), WorkItem.state == "open"]
+
+
+def _due_condition(due: str, now: datetime):
+    """One due state as SQL; a deadline is compared with now, also for handled items."""
+    if due == "no_due":
+        return WorkItem.due_at.is_(None)
+    if due == "overdue":
+        return WorkItem.due_at < now
+    if due == "due_soon":
+        return and_(WorkItem.due_at >= now, WorkItem.due_at < now + DUE_SOON_WITHIN)
+    return WorkItem.due_at >= now + DUE_SOON_WITHIN  # on_time
+
+
+def due_state(item: WorkItem, now: datetime) -> str:
+    """The due state of one item as the filters define it."""
+    if item.due_at is None:
+        return "no_due"
+    if item.due_at < now:
+        return "overdue"
+    return "due_soon" if item.due_at < now + DUE_SOON_WITHIN else "on_time"
+
+
+def _local_midnight(day: date) -> datetime:
+    """Start of a local (service centre) day as an aware datetime; created_at is stored in UTC."""
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(current_app.config["TIMEZONE"]))
+
+
+def _order_by(sort: str) -> list:
+    """ORDER BY of one sort key."""
+    # The id breaks ties so pages never overlap or skip rows between requests.
+    return {
+        "due": [WorkItem.due_at.asc().nulls_last(), WorkItem.id.asc()],
+        "-due": [WorkItem.due_at.desc().nulls_last(), WorkItem.id.desc()],
+        "created": [WorkItem.created_at.asc(), WorkItem.id.asc()],
+        "-created": [WorkItem.created_at.desc(), WorkItem.id.desc()],
+        "completed": [WorkItem.completed_at.asc().nulls_last(), WorkItem.id.asc()],
+        "-completed": [WorkItem.completed_at.desc().nulls_last(), WorkItem.id.desc()],
+    }[sort]
+
+
+def default_sort(view: str) -> str:
+    """Open work is ordered by urgency; handled work newest first."""
+    return "-completed" if view == "handled" else "due"
+
+
+def inbox_query(user: Actor, view: str, filters: InboxFilters, now: datetime | None = None) -> Select:
+    """The SELECT of one inbox view with its filters and order, eager-loading what rows show."""
+    query = select(WorkItem).where(*_view_conditions(user, view))
+    if filters.department:
+        query = query.where(WorkItem.department_code == filters.department)
+    if filters.item:
+        # EXISTS rather than a join, so the eager loads below stay the only joins to case and item.
+        query = query.where(WorkItem.case.has(Case.item.has(ServiceItem.code == filters.item)))
+    if filters.step:
+        query = query.where(or_(WorkItem.bpmn_id == filters.step, WorkItem.name == filters.step))
+    if filters.due:
+        query = query.where(_due_condition(filters.due, now or utcnow()))
+    if filters.created_from:
+        query = query.where(WorkItem.created_at >= _local_midnight(filters.created_from))
+    if filters.created_to:
+        query = query.where(WorkItem.created_at < _local_midnight(filters.created_to + timedelta(days=1)))
+    return query.order_by(*_order_by(filters.sort or default_sort(view))).options(
+        # Rows show the holder's name, not their departments: skip User's selectin of those.
+        joinedload(WorkItem.claimed_by).lazyload(User.departments),
+        joinedload(WorkItem.completed_by).lazyload(User.departments),
+        joinedload(WorkItem.case).joinedload(Case.item),
+    )
+
+
+def inbox_page(user: Actor, view: str, filters: InboxFilters, *, page: int = 1, per_page: int = 50,
+               now: datetime | None = None):
+    """One page of an inbox view with the total count."""
+    return db.paginate(inbox_query(user, view, filters, now), page=page, per_page=per_page,
+                       error_out=False, count=True)
+
+
+def inbox_counts(user: Actor) -> dict[str, int]:
+    """Unfiltered totals per view in one statement; department only for department heads."""
+    views = ["mine", "pool", "handled"] + (["department"] if is_department_head(user) else [])
+    counts = [select(func.count()).select_from(WorkItem).where(*_view_conditions(user, view))
+              .scalar_subquery().label(view) for view in views]
+    return dict(db.session.execute(select(*counts)).one()._mapping)
+
+
 def department_inbox(user: Actor, *, page: int = 1, per_page: int = 50, department: str | None = None):
     """Open work items of the user's departments, soonest due first (reads SQL only)."""
-    codes = user.department_codes
-    if department:
-        codes = [c for c in codes if c == department]
-    query = (
-        select(WorkItem)
-        .where(WorkItem.department_code.in_(codes), WorkItem.state == "open")
-        .order_by(WorkItem.due_at.asc().nulls_last(), WorkItem.id)
-        .options(joinedload(WorkItem.claimed_by), joinedload(WorkItem.case).joinedload(Case.item))
+    return inbox_page(user, "all", InboxFilters(department=department), page=page, per_page=per_page)
+
+
+def step_choices(user: Actor) -> list[tuple[str, str]]:
+    """(bpmn_id, name) of the steps now open in the user's departments, for the step filter."""
+    rows = db.session.execute(
+        select(WorkItem.bpmn_id, WorkItem.name).distinct()
+        .where(WorkItem.department_code.in_(list(user.department_codes)), WorkItem.state == "open")
+        .order_by(WorkItem.name, WorkItem.bpmn_id)
     )
-    return db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
+    return [(row.bpmn_id, row.name) for row in rows]
+
+
+def department_members(codes: list[str]) -> dict[str, list[User]]:
+    """Enabled members of each department, by display name: whom a head may assign to."""
+    members: dict[str, list[User]] = {code: [] for code in codes}
+    users = db.session.scalars(
+        select(User).join(User.departments).where(Department.code.in_(codes), User.is_enabled)
+        .order_by(User.display_name, User.id).distinct()
+    )
+    for user in users:
+        for code in user.department_codes:
+            if code in members:
+                members[code].append(user)
+    return members
+
+
+def assign_task(work_item_id: int, user: Actor, assignee_id: int | None) -> WorkItem:
+    """A department head gives an open task to a member of its department (指派), also taking it from its holder."""
+    if not is_department_head(user):
+        raise Forbidden(_("Only a department head can assign tasks."))
+    if assignee_id is None:
+        raise ValidationFailed(_("Please correct the highlighted fields."), {"user_id": _("Choose a user.")})
+    item, case, _open = _lock_open_item(work_item_id, user)
+    assignee = db.session.get(User, assignee_id)
+    if assignee is None or item.department_code not in assignee.department_codes:
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {"user_id": _("Not a member of the task's department.")})
+    if not assignee.is_enabled:
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {"user_id": _("This user account is disabled.")})
+    if item.claimed_by_id == assignee.id:
+        return item  # already theirs: nothing changes, so nothing is recorded
+    # Set both so the item reads right before the flush (serializers look at the id).
+    item.claimed_by = assignee
+    item.claimed_by_id = assignee.id
+    record_event(case, user, "task_assigned", work_item=item,
+                 details={"to": assignee.id, "to_name": assignee.display_name})
+    if assignee.id != user.id:  # a head taking a task knows it already
+        notify_user(assignee.id, item, "task_assigned")
+    return item

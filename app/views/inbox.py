@@ -1,13 +1,15 @@
-"""Department inbox and the task page: claim, release, complete."""
+"""Inbox (my tasks, pool, handled, department) and the task page: claim, release, assign, complete."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth import roles_required
 from app.extensions import db
+from app.models.base import utcnow
 from app.services import cases as case_service
+from app.services import catalogue
 from app.services import tasks as task_service
 from app.services.errors import ValidationFailed
 from app.taskforms import get_registry
@@ -15,15 +17,56 @@ from app.taskforms import get_registry
 bp = Blueprint("inbox", __name__)
 
 
+# Tab order on the page; the department tab shows only for department heads.
+TABS = ("pool", "mine", "handled", "department")
+DEFAULT_VIEW = "pool"  # what waits to be taken: the inbox a handler opens first
+
+
+def _wants_rows() -> bool:
+    """An htmx request for the list only; a history restore after Back needs the whole page."""
+    return bool(request.headers.get("HX-Request")) and not request.headers.get("HX-History-Restore-Request")
+
+
+def _list_url(view: str, filters: task_service.InboxFilters, page: int | None = None) -> str:
+    """The canonical address of a list (no empty parameters), for links and the pushed URL."""
+    return url_for("inbox.index", view=view, page=page if page and page > 1 else None, **filters.as_args())
+
+
 @bp.route("/inbox")
 @roles_required()
 def index():
-    page = request.args.get("page", 1, type=int)
-    department = request.args.get("department") or None
-    pagination = task_service.department_inbox(current_user, page=page, department=department,
-                                               per_page=current_app.config["PAGE_SIZE"])
-    template = "inbox/_rows.html" if request.headers.get("HX-Request") else "inbox/index.html"
-    return render_template(template, pagination=pagination, department=department)
+    """The user's inbox: one view (tab) with filters and a page of rows; htmx asks for the rows only."""
+    view = task_service.check_view(request.args.get("view") or DEFAULT_VIEW, current_user)
+    try:
+        filters = task_service.parse_inbox_filters(request.args)
+    except ValidationFailed as exc:
+        # The error page lists each field's problem; a heading that repeats them would read twice.
+        raise ValidationFailed(_("Some filters are not valid."), exc.fields) from None
+    page = max(request.args.get("page", 1, type=int), 1)
+    now = utcnow()
+    pagination = task_service.inbox_page(current_user, view, filters, page=page, now=now,
+                                         per_page=current_app.config["PAGE_SIZE"])
+    members = {}
+    if view == "department":
+        members = task_service.department_members(sorted({item.department_code for item in pagination.items}))
+    context = dict(
+        view=view, filters=filters, pagination=pagination, now=now, members=members,
+        counts=task_service.inbox_counts(current_user), due_state=task_service.due_state,
+        tabs=[tab for tab in TABS if tab != "department" or task_service.is_department_head(current_user)],
+        list_url=_list_url, no_filters=task_service.InboxFilters(),
+    )
+    if _wants_rows():
+        response = make_response(render_template("inbox/_partial.html", **context))
+        # The address bar shows the clean list address, not the form's empty fields.
+        response.headers["HX-Push-Url"] = _list_url(view, filters, page)
+    else:
+        codes = set(current_user.department_codes)
+        items = [item for item in catalogue.active_items() if codes.intersection(item.departments or ())]
+        response = make_response(render_template(
+            "inbox/index.html", items=items, steps=task_service.step_choices(current_user), **context))
+    # The same address answers rows or a whole page: caches must keep them apart.
+    response.vary.add("HX-Request")
+    return response
 
 
 @bp.route("/tasks/<int:item_id>/claim", methods=["POST"])
@@ -42,6 +85,20 @@ def release(item_id: int):
     db.session.commit()
     flash(_("Task returned to the department pool."), "info")
     return redirect(url_for("inbox.index"))
+
+
+@bp.route("/tasks/<int:item_id>/assign", methods=["POST"])
+@roles_required("dept_head")
+def assign(item_id: int):
+    """A department head gives an open task to a member of the department."""
+    item = task_service.assign_task(item_id, current_user, request.form.get("user_id", type=int))
+    db.session.commit()
+    flash(_("Task assigned to %(name)s.", name=item.claimed_by.display_name), "success")
+    back = request.form.get("next") or ""
+    # Only back to an inbox list of this site: the field comes from the page but could be forged.
+    if not back.startswith("/inbox"):
+        back = url_for("inbox.index", view="department")
+    return redirect(back)
 
 
 def _render_task(item, values=None, errors=None, status=200):

@@ -25,7 +25,7 @@ def test_return_from_the_task_page_shows_the_reason_on_the_returned_step(app, ap
     assert 'data-testid="task-actions"' in task_page and "档案查询" in task_page  # the return target
     empty = page.post(f"/tasks/{review_id}/return", data={"csrf_token": _csrf(page, f"/tasks/{review_id}"), "reason": ""})
     assert empty.status_code == 302 and "/tasks/" in empty.headers["Location"]
-    assert "A reason is required" in page.get(empty.headers["Location"] + "?lang=en").get_data(as_text=True)
+    assert "必须填写理由" in page.get(empty.headers["Location"]).get_data(as_text=True)
 
     done = page.post(f"/tasks/{review_id}/return", data={"csrf_token": _csrf(page, f"/tasks/{review_id}"),
                                                          "reason": "<b>请补充档号</b>"})

@@ -1,4 +1,4 @@
-"""Work items: list, detail, claim, release, complete."""
+"""Work items: list, counts, detail, claim, release, assign, complete."""
 from __future__ import annotations
 
 from flask import g, jsonify, request
@@ -12,17 +12,46 @@ from app.taskforms import get_registry
 from app.views.api import api_bp
 from app.views.api.serializers import task_json
 
+# Largest page a caller may ask for; more is refused rather than silently cut.
+MAX_PER_PAGE = 500
+DEFAULT_PER_PAGE = 100
+
+
+def _positive_int(name: str, default: int) -> int:
+    """A positive integer query argument, or 422."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    # ASCII only: str.isdigit() also takes "²", which int() then refuses.
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise ValidationFailed(_("`%(name)s` must be a positive whole number.", name=name),
+                               {name: _("Must be a positive whole number.")})
+    return int(raw)
+
 
 @api_bp.get("/tasks")
 @api_auth()
 def list_tasks():
-    per_page = min(request.args.get("per_page", 100, type=int), 500)
-    pagination = task_service.department_inbox(g.api_user, page=request.args.get("page", 1, type=int),
-                                               per_page=max(per_page, 1),
-                                               department=request.args.get("department") or None)
+    """Work items of a view (default: open items of my departments), filtered, sorted and paged."""
+    view = request.args.get("view")
+    # Without `view` the list stays what it always was, so existing callers see no change.
+    view = task_service.check_view(view, g.api_user) if view else "all"
+    filters = task_service.parse_inbox_filters(request.args)
+    page, per_page = _positive_int("page", 1), _positive_int("per_page", DEFAULT_PER_PAGE)
+    if per_page > MAX_PER_PAGE:
+        raise ValidationFailed(_("`per_page` must be at most %(n)s.", n=MAX_PER_PAGE),
+                               {"per_page": _("Must be at most %(n)s.", n=MAX_PER_PAGE)})
+    pagination = task_service.inbox_page(g.api_user, view, filters, page=page, per_page=per_page)
     response = jsonify([task_json(item) for item in pagination.items])
     response.headers["X-Total-Count"] = str(pagination.total)
     return response
+
+
+@api_bp.get("/tasks/counts")
+@api_auth()
+def task_counts():
+    """How many items each view holds (department only for department heads)."""
+    return jsonify(task_service.inbox_counts(g.api_user))
 
 
 @api_bp.get("/tasks/<int:item_id>")
@@ -64,3 +93,17 @@ def complete_task(item_id: int):
     body = {"case_status": case.status, "case_no": case.case_no, "result": case.result}
     db.session.commit()
     return jsonify(body)
+
+
+@api_bp.post("/tasks/<int:item_id>/assign")
+@api_auth()
+def assign_task(item_id: int):
+    """A department head gives an open task to a member of its department."""
+    body = request.get_json(silent=True)
+    user_id = body.get("user_id") if isinstance(body, dict) else None
+    # JSON true is an int to Python; an id it is not.
+    if isinstance(user_id, bool) or not isinstance(user_id, int):
+        user_id = None
+    item = task_service.assign_task(item_id, g.api_user, user_id)
+    db.session.commit()
+    return jsonify(task_json(item))
