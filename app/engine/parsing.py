@@ -11,6 +11,7 @@ from typing import Any
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 from SpiffWorkflow.spiff.specs.defaults import ServiceTask
 
@@ -31,6 +32,9 @@ _PREFIXES = {
     "{http://www.omg.org/spec/DD/20100524/DC}": "dc:", "{http://www.omg.org/spec/DD/20100524/DI}": "di:",
     "{http://spiffworkflow.org/bpmn/schema/1.0/core}": "spiffworkflow:",
 }
+# Extension property of a user task (or call activity) naming the task-data variable that holds the
+# department code to route to at run time, e.g. the `department` item of a countersign (会签).
+DEPARTMENT_FROM = "departmentFrom"
 # Attributes of specs and event definitions that hold Python source: name -> is an expression.
 _SOURCE_ATTRIBUTES = {
     "script": False, "prescript": False, "postscript": False,
@@ -47,6 +51,14 @@ class UserTaskInfo:
     lane: str | None
     form_key: str | None
     properties: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def department_from(self) -> str | None:
+        """The task-data variable naming the department at run time (countersign children), if any.
+
+        `lane` is then only the fallback used when that variable holds no department code.
+        """
+        return self.properties.get(DEPARTMENT_FROM) or None
 
 
 @dataclass(frozen=True)
@@ -192,17 +204,34 @@ def _check_process(root: etree._Element, process: BpmnProcessSpec) -> None:
                             line=_line_of(root, element_id), element_id=element_id)
 
 
-def _user_tasks(specs: list[BpmnProcessSpec]) -> tuple[UserTaskInfo, ...]:
+def _user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> tuple[UserTaskInfo, ...]:
+    """Human tasks of a process and of the processes it calls, in the order they are reached.
+
+    A task of a called process that has no lane of its own is routed to the lane of the activity
+    calling it (as the engine wrapper does at run time), so it is listed with that lane.
+    """
     seen: dict[str, UserTaskInfo] = {}
-    for process in specs:
+
+    def visit(process: BpmnProcessSpec, inherited_lane: str | None, calling: tuple[str, ...]) -> None:
         for task_spec in process.task_specs.values():
+            lane = getattr(task_spec, "lane", None) or inherited_lane
+            called = subprocess_specs.get(getattr(task_spec, "spec", None) or "")
+            # A process calling itself (directly or not) is left to the engine; do not loop here.
+            if isinstance(task_spec, SubWorkflowTask) and called is not None and called.name not in calling:
+                visit(called, lane, (*calling, called.name))
+                continue
             bpmn_id = getattr(task_spec, "bpmn_id", None)
             if not task_spec.manual or not bpmn_id or bpmn_id in seen:
                 continue
             extensions = getattr(task_spec, "extensions", None) or {}
             properties = {str(k): str(v) for k, v in (extensions.get("properties") or {}).items()}
-            seen[bpmn_id] = UserTaskInfo(bpmn_id=bpmn_id, name=task_spec.bpmn_name, lane=task_spec.lane,
+            seen[bpmn_id] = UserTaskInfo(bpmn_id=bpmn_id, name=task_spec.bpmn_name, lane=lane,
                                          form_key=properties.get("formKey"), properties=properties)
+
+    visit(spec, None, (spec.name,))
+    # Subprocess specs nothing reached (e.g. only called from an unreachable branch) still count.
+    for name, process in subprocess_specs.items():
+        visit(process, None, (spec.name, name))
     return tuple(seen.values())
 
 
@@ -242,5 +271,5 @@ def parse_bpmn(xml: bytes, process_id: str) -> ParsedProcess:
     for process in (spec, *subprocess_specs.values()):
         _check_process(root, process)
     return ParsedProcess(process_id=process_id, spec_json=specs_to_json(spec, subprocess_specs),
-                         user_tasks=_user_tasks([spec, *subprocess_specs.values()]),
+                         user_tasks=_user_tasks(spec, subprocess_specs),
                          name=spec.description if spec.description != process_id else None)

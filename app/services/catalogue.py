@@ -77,12 +77,19 @@ def current_version(process_id: str) -> ProcessVersion | None:
 
 
 def _check_references(parsed) -> None:
-    """Every lane must be a department and every user task must name an existing form."""
+    """Every lane must be a department and every user task must name an existing form.
+
+    Tasks of a called process are listed with the lane of their calling activity when they have
+    none (the parser does that), so they pass as long as the caller sits in a department lane.
+    A task with `departmentFrom` (a countersign child) gets its department from task data at run
+    time: it needs no lane, but a lane it has is its fallback and must be a department too.
+    """
     departments = set(db.session.scalars(select(Department.code)))
     forms = get_registry()
     problems = []
     for task in parsed.user_tasks:
-        if task.lane not in departments:
+        runtime_department = task.department_from is not None and task.lane is None
+        if task.lane not in departments and not runtime_department:
             problems.append(_("Task %(task)s: lane %(lane)s is not a known department code.",
                               task=task.bpmn_id, lane=task.lane or "-"))
         if not task.form_key:
