@@ -10,6 +10,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
@@ -218,7 +219,7 @@ class Workflow:
         done = [task for task in self._bpmn.get_tasks(state=TaskState.COMPLETED, manual=True)]
         done.sort(key=lambda task: task.last_state_change)
         return [ReadyTask(task_id=str(task.id), bpmn_id=task.task_spec.bpmn_id, name=task.task_spec.bpmn_name,
-                          lane=task.task_spec.lane, form_key=_properties(task).get("formKey"),
+                          lane=_lane_of(task), form_key=_properties(task).get("formKey"),
                           properties=_properties(task)) for task in done]
 
     def reset_to(self, task_id: str) -> Workflow:
@@ -231,6 +232,10 @@ class Workflow:
         task = self._find(task_id)
         if task.state != TaskState.COMPLETED or not task.task_spec.manual:
             raise TaskNotReady(f"Task {task_id} has not been completed; it cannot be returned to.")
+        if isinstance(task.parent.task_spec, LoopTask):
+            # One instance of a countersign cannot be asked again alone: the whole countersign is,
+            # so every department answers afresh and the gathered opinions start over.
+            task = task.parent
         self._guarded(lambda: self._bpmn.reset_from_task_id(task.id), self._bpmn.do_engine_steps)
         return Workflow.load(self._spec_json, self.dump())
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import undefer
 
 from app.engine import SERIALIZER_VERSION, TaskNotReady, Workflow, WorkflowError
 from app.extensions import db
-from app.models import Case, CaseEvent, ProcessVersion, WorkItem
+from app.models import Case, CaseEvent, Department, ProcessVersion, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
 from app.services.errors import Conflict, ValidationFailed
@@ -113,6 +113,7 @@ def save_workflow(case: Case, wf: Workflow, actor: Actor | None, now: datetime |
             item.completed_at = now
             record_event(case, actor, "task_cancelled", work_item=item)
     known = {item.task_id for item in open_items}
+    _check_departments([task for task in ready.values() if task.task_id not in known])
     created = []
     for task in ready.values():
         if task.task_id in known:
@@ -133,6 +134,19 @@ def save_workflow(case: Case, wf: Workflow, actor: Actor | None, now: datetime |
     if wf.is_completed() and not case.is_finished:
         _finish_case(case, wf, actor, now)
     return created
+
+
+def _check_departments(tasks) -> None:
+    """A department taken from case data (countersign) must exist, or the task would be lost."""
+    lanes = {task.lane or "" for task in tasks}
+    if not lanes:
+        return
+    known = set(db.session.scalars(select(Department.code).where(Department.code.in_(lanes))))
+    for task in tasks:
+        if (task.lane or "") not in known:
+            raise ValidationFailed(_("Step %(step)s would go to department %(department)s, which does not exist. "
+                                     "Nothing was saved; please tell the process designer.",
+                                     step=task.name or task.bpmn_id, department=task.lane or "-"))
 
 
 def _finish_case(case: Case, wf: Workflow, actor: Actor | None, now: datetime) -> None:

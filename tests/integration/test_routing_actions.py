@@ -189,3 +189,14 @@ def test_two_returns_at_once_one_wins(app, api_as, round_):
         case = db.session.query(Case).filter_by(case_no=case_no).one()
         assert db.session.query(CaseEvent).filter_by(case_id=case.id, action="task_returned").count() == 1
         assert db.session.query(WorkItem).filter_by(case_id=case.id, state="open").count() == 1
+
+
+def test_a_task_routed_to_a_department_that_does_not_exist_is_refused(ctx):
+    from app.engine import ReadyTask
+    from app.services.case_runtime import _check_departments
+    from app.services.errors import ValidationFailed
+
+    _check_departments([ReadyTask("t1", "countersign", "会签", "HOLDING", "countersign_opinion")])
+    with pytest.raises(ValidationFailed) as refused:
+        _check_departments([ReadyTask("t2", "countersign", "会签", "NOPE", "countersign_opinion")])
+    assert "NOPE" in refused.value.message
