@@ -20,7 +20,12 @@ class WorkItem(db.Model):
         Index("ix_work_item_inbox", "department_code", "state", "due_at", "id"),
         Index("ix_work_item_case_state", "case_id", "state"),
         Index("ix_work_item_claimed", "claimed_by_id", "state"),
-        Index("ix_work_item_handled", "completed_by_id", "completed_at"),
+        # The unclaimed pool: its page and its count read only this (small, hot) partial index.
+        Index("ix_work_item_pool", "department_code", "due_at", "id",
+              postgresql_where=text("state = 'open' AND claimed_by_id IS NULL"),
+              sqlite_where=text("state = 'open' AND claimed_by_id IS NULL")),
+        # "Handled by me", newest first, read backwards along this index (no sort of a year's work).
+        Index("ix_work_item_handled", "completed_by_id", "completed_at", "id"),
         # A returned step reuses its engine task: one OPEN item per task, any number of closed ones.
         Index("uq_work_item_open_task", "task_id", unique=True,
               postgresql_where=text("state = 'open'"), sqlite_where=text("state = 'open'")),

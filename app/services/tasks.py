@@ -123,6 +123,8 @@ def complete_task(work_item_id: int, user: Actor, data: dict, opinion: str | Non
 VIEWS = ("mine", "pool", "handled", "department")
 DUE_STATES = ("overdue", "due_soon", "on_time", "no_due")
 SORTS = ("due", "-due", "created", "-created", "completed", "-completed")
+# Handled work is counted up to this many; beyond it the badge reads "10000+".
+HANDLED_COUNT_CAP = 10_000
 # Items whose deadline falls within this window from now count as due soon.
 DUE_SOON_WITHIN = timedelta(hours=24)
 # Filter values are codes and step names; anything longer is not a value we could match.
@@ -257,8 +259,9 @@ def _order_by(sort: str) -> list:
         "-due": [WorkItem.due_at.desc().nulls_last(), WorkItem.id.desc()],
         "created": [WorkItem.created_at.asc(), WorkItem.id.asc()],
         "-created": [WorkItem.created_at.desc(), WorkItem.id.desc()],
-        "completed": [WorkItem.completed_at.asc().nulls_last(), WorkItem.id.asc()],
-        "-completed": [WorkItem.completed_at.desc().nulls_last(), WorkItem.id.desc()],
+        # Closed items always have completed_at; plain ASC/DESC lets the handled index serve the order.
+        "completed": [WorkItem.completed_at.asc(), WorkItem.id.asc()],
+        "-completed": [WorkItem.completed_at.desc(), WorkItem.id.desc()],
     }[sort]
 
 
@@ -291,18 +294,33 @@ def inbox_query(user: Actor, view: str, filters: InboxFilters, now: datetime | N
     )
 
 
+def _capped_count(query: Select) -> int:
+    """How many rows, counting no further than HANDLED_COUNT_CAP + 1 (a year's work is shown as 'cap+')."""
+    rows = query.with_only_columns(WorkItem.id).order_by(None).limit(HANDLED_COUNT_CAP + 1).subquery()
+    return db.session.scalar(select(func.count()).select_from(rows))
+
+
 def inbox_page(user: Actor, view: str, filters: InboxFilters, *, page: int = 1, per_page: int = 50,
                now: datetime | None = None):
-    """One page of an inbox view with the total count."""
-    return db.paginate(inbox_query(user, view, filters, now), page=page, per_page=per_page,
-                       error_out=False, count=True)
+    """One page of an inbox view with the total count (capped for handled work)."""
+    query = inbox_query(user, view, filters, now)
+    if view != "handled":
+        return db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
+    # A clerk's handled work grows without end: counting all of it on every page view is wasted.
+    pagination = db.paginate(query, page=page, per_page=per_page, error_out=False, count=False)
+    pagination.total = _capped_count(query)
+    return pagination
 
 
 def inbox_counts(user: Actor) -> dict[str, int]:
-    """Unfiltered totals per view in one statement; department only for department heads."""
+    """Unfiltered totals per view in one statement (handled capped); department only for heads."""
     views = ["mine", "pool", "handled"] + (["department"] if is_department_head(user) else [])
-    counts = [select(func.count()).select_from(WorkItem).where(*_view_conditions(user, view))
-              .scalar_subquery().label(view) for view in views]
+    counts = []
+    for view in views:
+        rows = select(WorkItem.id).where(*_view_conditions(user, view))
+        if view == "handled":
+            rows = rows.limit(HANDLED_COUNT_CAP + 1)
+        counts.append(select(func.count()).select_from(rows.subquery()).scalar_subquery().label(view))
     return dict(db.session.execute(select(*counts)).one()._mapping)
 
 

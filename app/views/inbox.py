@@ -52,6 +52,7 @@ def index():
     context = dict(
         view=view, filters=filters, pagination=pagination, now=now, members=members,
         counts=task_service.inbox_counts(current_user), due_state=task_service.due_state,
+        handled_cap=task_service.HANDLED_COUNT_CAP,
         tabs=[tab for tab in TABS if tab != "department" or task_service.is_department_head(current_user)],
         list_url=_list_url, no_filters=task_service.InboxFilters(),
     )

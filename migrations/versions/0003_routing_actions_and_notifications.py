@@ -46,8 +46,11 @@ def upgrade():
         batch_op.add_column(sa.Column('arrived_via', sa.String(length=16), nullable=False, server_default='routed'))
         batch_op.add_column(sa.Column('note', sa.Text(), nullable=True))
         batch_op.drop_constraint(batch_op.f('uq_work_item_task_id'), type_='unique')
-        batch_op.create_index('ix_work_item_handled', ['completed_by_id', 'completed_at'], unique=False)
+        batch_op.create_index('ix_work_item_handled', ['completed_by_id', 'completed_at', 'id'], unique=False)
         batch_op.create_index('ix_work_item_task_id', ['task_id'], unique=False)
+        batch_op.create_index('ix_work_item_pool', ['department_code', 'due_at', 'id'], unique=False,
+                              postgresql_where=sa.text("state = 'open' AND claimed_by_id IS NULL"),
+                              sqlite_where=sa.text("state = 'open' AND claimed_by_id IS NULL"))
         batch_op.create_index('uq_work_item_open_task', ['task_id'], unique=True, postgresql_where=sa.text("state = 'open'"), sqlite_where=sa.text("state = 'open'"))
 
     # ### end Alembic commands ###
@@ -58,6 +61,8 @@ def downgrade():
     with op.batch_alter_table('work_item', schema=None) as batch_op:
         batch_op.drop_index('uq_work_item_open_task', postgresql_where=sa.text("state = 'open'"), sqlite_where=sa.text("state = 'open'"))
         batch_op.drop_index('ix_work_item_task_id')
+        batch_op.drop_index('ix_work_item_pool', postgresql_where=sa.text("state = 'open' AND claimed_by_id IS NULL"),
+                            sqlite_where=sa.text("state = 'open' AND claimed_by_id IS NULL"))
         batch_op.drop_index('ix_work_item_handled')
         batch_op.create_unique_constraint(batch_op.f('uq_work_item_task_id'), ['task_id'])
         batch_op.drop_column('note')
