@@ -76,6 +76,14 @@ def current_version(process_id: str) -> ProcessVersion | None:
     )
 
 
+def user_tasks_of(version: ProcessVersion) -> tuple:
+    """The user tasks of a deployed version, parsed once per app (versions never change)."""
+    cache = current_app.extensions.setdefault("process_user_tasks", {})
+    if version.id not in cache:
+        cache[version.id] = parse_bpmn(version.bpmn_xml.encode("utf-8"), version.process_id).user_tasks
+    return cache[version.id]
+
+
 def _check_references(parsed) -> None:
     """Every lane must be a department and every user task must name an existing form.
 

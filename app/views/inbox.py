@@ -44,14 +44,17 @@ def index():
         raise ValidationFailed(_("Some filters are not valid."), exc.fields) from None
     page = max(request.args.get("page", 1, type=int), 1)
     now = utcnow()
+    counts = task_service.inbox_counts(current_user)
+    # Unfiltered, the tab's count is the list's total: no need to count the same rows twice.
+    total = counts.get(view) if filters.is_empty and view != "handled" else None
     pagination = task_service.inbox_page(current_user, view, filters, page=page, now=now,
-                                         per_page=current_app.config["PAGE_SIZE"])
+                                         per_page=current_app.config["PAGE_SIZE"], total=total)
     members = {}
     if view == "department":
         members = task_service.department_members(sorted({item.department_code for item in pagination.items}))
     context = dict(
         view=view, filters=filters, pagination=pagination, now=now, members=members,
-        counts=task_service.inbox_counts(current_user), due_state=task_service.due_state,
+        counts=counts, due_state=task_service.due_state,
         handled_cap=task_service.HANDLED_COUNT_CAP,
         tabs=[tab for tab in TABS if tab != "department" or task_service.is_department_head(current_user)],
         list_url=_list_url, no_filters=task_service.InboxFilters(),
