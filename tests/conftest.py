@@ -15,7 +15,7 @@ from app.services import catalogue, org
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 # Tables holding per-test data; departments, users, items and process versions are seeded once.
-CASE_TABLES = ("notification", "rating_follow_up", "case_rating", "query_guard", "case_document", "document_serial",
+CASE_TABLES = ("outbox_message", "alert", "supervision_order", "notification", "rating_follow_up", "case_rating", "query_guard", "case_document", "document_serial",
                "case_event", "work_item", "case_material", "service_case", "case_serial", "applicant", "api_token")
 
 VALID_ID = "11010519491231002X"

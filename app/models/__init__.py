@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the app see the whole schema."""
 from app.models.api_token import ApiToken
 from app.models.applicant import Applicant
+from app.models.calendar import CalendarDay, CalendarYear
 from app.models.case import Case, CaseMaterial, CaseSerial, QueryGuard
 from app.models.document import CaseDocument, DocumentSerial
 from app.models.event import CaseEvent
@@ -9,9 +10,11 @@ from app.models.notification import Notification
 from app.models.org import Department, User, user_departments
 from app.models.process import ProcessVersion
 from app.models.rating import CaseRating, RatingFollowUp
+from app.models.supervision import Alert, OutboxMessage, SupervisionOrder
 from app.models.work_item import WorkItem
 
 __all__ = [
+    "Alert", "CalendarDay", "CalendarYear", "OutboxMessage", "SupervisionOrder",
     "ApiToken", "Applicant", "Case", "CaseDocument", "CaseEvent", "CaseMaterial", "CaseRating",
     "CaseSerial", "Department", "DocumentSerial", "ProcessVersion", "QueryGuard", "RatingFollowUp",
     "Notification", "ServiceItem", "User", "WorkItem", "user_departments",

@@ -64,6 +64,11 @@ class Case(db.Model):
     suspension_reason: Mapped[str | None] = mapped_column(Text)
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     suspension_expected_end: Mapped[date | None] = mapped_column(Date)
+    # The case clock (办理时限): paused while waiting for a supplement, suspended or in a special
+    # procedure; the due times move by the working days paused, and an approved extension adds days.
+    clock_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_working_days: Mapped[int] = mapped_column(Integer, default=0)
+    extension_working_days: Mapped[int] = mapped_column(Integer, default=0)
     # When a one-time notice (补正告知) lapses and the case is returned (退件) without a supplement.
     supplement_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

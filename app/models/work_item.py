@@ -49,6 +49,8 @@ class WorkItem(db.Model):
     # The submitted form data of the step, kept for the timeline and the archive.
     data: Mapped[dict | None] = mapped_column(JSON)
     opinion: Mapped[str | None] = mapped_column(Text)
+    # The step's own limit from the BPMN (`stepLimit`, e.g. 2wd / 3d / 4h), or None for the case's.
+    step_limit: Mapped[str | None] = mapped_column(String(16))
     # How the item reached its department (routed / returned / transferred), and the reason given,
     # shown in the inbox so a returned step says why it came back.
     arrived_via: Mapped[str] = mapped_column(String(16), default="routed")
