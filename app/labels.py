@@ -26,6 +26,7 @@ ACTION_LABELS = {
     "task_transferred": _l("Transferred (转办)"),
     "case_suspended": _l("Suspended (挂起)"),
     "case_resumed": _l("Resumed"),
+    "limit_extended": _l("Time limit extended (延长审批)"),
     "supplement_requested": _l("Supplement requested during handling (补正)"),
     "case_withdrawn": _l("Withdrawn at the applicant's request (撤件)"),
     "case_rated": _l("Rated by the applicant (好差评)"),

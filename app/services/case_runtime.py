@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import Case, CaseEvent, Department, ProcessVersion, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
+from app.services import case_clock
 from app.services.errors import Conflict, ValidationFailed
 from app.services.notifications import notify_department
 
@@ -121,7 +122,8 @@ def save_workflow(case: Case, wf: Workflow, actor: Actor | None, now: datetime |
         item = WorkItem(
             case_id=case.id, task_id=task.task_id, bpmn_id=task.bpmn_id, name=task.name or task.bpmn_id,
             department_code=task.lane or "", form_key=task.form_key, created_at=now,
-            due_at=case.committed_due_at, arrived_via=arrival, note=note,
+            step_limit=task.properties.get("stepLimit"),
+            due_at=case_clock.step_due(case, task.properties.get("stepLimit"), now), arrived_via=arrival, note=note,
         )
         db.session.add(item)
         created.append(item)

@@ -16,6 +16,7 @@ from app.engine import BpmnError, parse_bpmn
 from app.extensions import db
 from app.models import Department, ProcessVersion, ServiceItem, User
 from app.models.item import CASE_TYPES, LIMIT_UNITS, RETENTION_PERIODS
+from app.services import case_clock
 from app.services.errors import ValidationFailed
 from app.taskforms import get_registry
 from app.taskforms.registry import UnknownForm
@@ -100,6 +101,11 @@ def _check_references(parsed) -> None:
         if task.lane not in departments and not runtime_department:
             problems.append(_("Task %(task)s: lane %(lane)s is not a known department code.",
                               task=task.bpmn_id, lane=task.lane or "-"))
+        try:
+            case_clock.parse_step_limit(task.properties.get("stepLimit"))
+        except ValueError:
+            problems.append(_("Task %(task)s: step limit %(limit)s does not parse (use e.g. 2wd, 3d or 4h).",
+                              task=task.bpmn_id, limit=task.properties.get("stepLimit")))
         if not task.form_key:
             problems.append(_("Task %(task)s names no form (formKey).", task=task.bpmn_id))
         else:

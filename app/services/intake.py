@@ -25,7 +25,7 @@ from app.extensions import db
 from app.models import Case, CaseMaterial, CaseSerial, ServiceItem, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services import catalogue, documents, workdays
+from app.services import case_clock, catalogue, documents
 from app.services import materials as material_store
 from app.services.applicants import application_conditions, register_applicant, validate_applicant
 from app.services.case_runtime import (
@@ -361,7 +361,7 @@ def _decide(case: Case, wf: Workflow, work_item: WorkItem, decision: IntakeDecis
     data = {"intake_decision": decision.decision}
     if decision.decision == "supplement":
         days = item.supplement_days or current_app.config["SUPPLEMENT_PERIOD_WORKING_DAYS"]
-        case.supplement_due_at = _deadline(now, days, "working_day")
+        case.supplement_due_at = case_clock.deadline(now, days, "working_day")
         data["supplement_due"] = case.supplement_due_at.isoformat()
     if decision.decision == "refuse":
         data["opinion"] = decision.reason  # becomes the case's result reason
@@ -373,7 +373,7 @@ def _decide(case: Case, wf: Workflow, work_item: WorkItem, decision: IntakeDecis
     work_item.opinion = decision.reason
     record_event(case, actor, "task_completed", work_item=work_item, opinion=decision.reason)
     if decision.decision in ("accept", "accept_with_deficiency"):
-        _start_clock(case, now)
+        case_clock.start_clock(case, now)
         for problem in problems if decision.decision == "accept_with_deficiency" else ():
             case.materials.append(CaseMaterial(code=problem["code"], name=problem["name"], state="promised",
                                                promised_date=decision.promised_date, received_at=now))
@@ -385,18 +385,6 @@ def _decide(case: Case, wf: Workflow, work_item: WorkItem, decision: IntakeDecis
         "promised_date": decision.promised_date.isoformat() if decision.promised_date else None})
     save_workflow(case, wf, actor, now, open_items)
     _issue_decision_document(case, decision, problems, actor, now)
-
-
-def _deadline(start: datetime, value: int, unit: str) -> datetime:
-    return workdays.deadline(start, value, unit, current_app.config["TIMEZONE"])
-
-
-def _start_clock(case: Case, now: datetime) -> None:
-    """Acceptance starts the case clock: committed and statutory due times."""
-    item = case.item
-    case.accepted_at = now
-    case.committed_due_at = _deadline(now, item.committed_limit_value, item.committed_limit_unit)
-    case.statutory_due_at = _deadline(now, item.statutory_limit_value, item.statutory_limit_unit)
 
 
 def _issue_decision_document(case: Case, decision: IntakeDecision, problems: list[dict], actor: Actor,
@@ -429,8 +417,9 @@ def register_supplement(case_no: str, given: list[MaterialIn], actor: Actor) -> 
     case.supplement_due_at = None
     record_event(case, actor, "supplement_registered", details={"materials": [m.code for m in given]})
     if case.accepted_at is not None:
-        # Requested during handling: the paused back-office steps simply continue.
+        # Requested during handling: the paused back-office steps continue, their clock moved on.
         case.status = "in_progress"
+        case_clock.resume_clock(case, now, open_work_items(case.id))
         return case
     wf = load_workflow(case)
     try:

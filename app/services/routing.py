@@ -20,6 +20,7 @@ from app.extensions import db
 from app.models import Case, Department, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
+from app.services import case_clock
 from app.services.case_runtime import (
     load_workflow,
     lock_case_of_work_item,
@@ -162,6 +163,7 @@ def suspend_case(work_item_id: int, user: Actor, kind: object, reason: object, e
     locked = _lock(work_item_id, user)
     case = locked.case
     case.status = "suspended"
+    case_clock.pause_clock(case, utcnow())
     case.suspension_type, case.suspension_reason = kind, reason
     case.suspended_at, case.suspension_expected_end = utcnow(), end
     record_event(case, user, "case_suspended", work_item=locked.item, opinion=reason,
@@ -176,8 +178,9 @@ def resume_case(work_item_id: int, user: Actor, note: object = None) -> Case:
     if case.status != "suspended":
         raise Conflict(_("The case is not suspended."))
     text = note.strip() if isinstance(note, str) and note.strip() else None
+    paused = case_clock.resume_clock(case, utcnow(), locked.open_items)
     record_event(case, user, "case_resumed", work_item=locked.item, opinion=text,
-                 details={"type": case.suspension_type,
+                 details={"type": case.suspension_type, "paused_working_days": paused,
                           "suspended_at": case.suspended_at.isoformat() if case.suspended_at else None})
     case.status = "in_progress"
     case.suspension_type = case.suspension_reason = None
@@ -191,7 +194,27 @@ def request_supplement(work_item_id: int, user: Actor, reason: object) -> Case:
     locked = _lock(work_item_id, user)
     case = locked.case
     case.status = "pending_supplement"
+    case_clock.pause_clock(case, utcnow())
     record_event(case, user, "supplement_requested", work_item=locked.item, opinion=reason)
+    return case
+
+
+MAX_EXTENSION_DAYS = 60
+
+
+def extend_limit(work_item_id: int, user: Actor, days: object, reason: object) -> Case:
+    """延长审批: an approved extension adds working days to the case's committed and statutory limits."""
+    reason = _reason(reason)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_EXTENSION_DAYS:
+        raise ValidationFailed(_("Please correct the highlighted fields."),
+                               {"days": _("Enter whole working days from 1 to %(n)s.", n=MAX_EXTENSION_DAYS)})
+    locked = _lock(work_item_id, user)
+    case = locked.case
+    if case.accepted_at is None:
+        raise Conflict(_("The case has not been accepted; it has no time limit to extend."))
+    case_clock.extend_clock(case, days, locked.open_items)
+    record_event(case, user, "limit_extended", work_item=locked.item, opinion=reason,
+                 details={"working_days": days, "committed_due_at": case.committed_due_at.isoformat()})
     return case
 
 

@@ -69,6 +69,17 @@ def resume_case(item_id: int):
     return _back(item_id, _("The case is running again."))
 
 
+@bp.route("/tasks/<int:item_id>/extend", methods=["POST"])
+@roles_required()
+def extend_limit(item_id: int):
+    try:
+        routing.extend_limit(item_id, current_user, request.form.get("days", type=int), request.form.get("reason"))
+    except ValidationFailed as exc:
+        return _refused(item_id, exc)
+    db.session.commit()
+    return _back(item_id, _("The time limit was extended."))
+
+
 @bp.route("/tasks/<int:item_id>/request-supplement", methods=["POST"])
 @roles_required()
 def request_supplement(item_id: int):

@@ -76,6 +76,17 @@ def resume_case(item_id: int):
     return jsonify(_case_json(case))
 
 
+@api_bp.post("/tasks/<int:item_id>/extend")
+@api_auth()
+def extend_limit(item_id: int):
+    body = _body()
+    case = routing.extend_limit(item_id, g.api_user, body.get("days"), body.get("reason"))
+    db.session.commit()
+    return jsonify({**_case_json(case), "committed_due_at": iso(case.committed_due_at),
+                    "statutory_due_at": iso(case.statutory_due_at),
+                    "extension_working_days": case.extension_working_days})
+
+
 @api_bp.post("/tasks/<int:item_id>/request-supplement")
 @api_auth()
 def request_supplement(item_id: int):
