@@ -1,17 +1,21 @@
-"""flask commands: users, demo data, workflow deployment, the scheduler."""
+"""flask commands: users, demo data, workflow deployment, the calendar, the scheduler and its jobs."""
 from __future__ import annotations
 
 import sys
+from datetime import datetime
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from app.extensions import db
-from app.services import catalogue, org
+from app.services import calendar, catalogue, org
 from app.services.errors import ServiceError
 
 workflows_cli = AppGroup("workflows", help="Deploy and check BPMN processes and service items.")
+calendar_cli = AppGroup("calendar", help="The business calendar: public holidays and make-up working days.")
+jobs_cli = AppGroup("jobs", help="Run a periodic job by hand, optionally as if at another moment.")
 
 
 def _fail(exc: ServiceError) -> None:
@@ -74,8 +78,77 @@ def scheduler_command():
     run_blocking_scheduler(current_app._get_current_object())
 
 
+@calendar_cli.command("import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--year", type=int, default=None, help="Year of a CSV file whose name does not give it.")
+def calendar_import_command(files, year):
+    """Replace the years of <year>.toml files or CSV files (date,kind[,note]); all or nothing."""
+    imported = []
+    for path in files:
+        try:
+            imported.append((path.name, calendar.import_file(path.name, path.read_bytes(), None, year).year))
+        except ServiceError as exc:
+            db.session.rollback()
+            click.echo(f"error: {path.name}: {exc.message}", err=True)
+            sys.exit(1)
+    counts = [(name, imported_year, calendar.working_days_in(imported_year)) for name, imported_year in imported]
+    db.session.commit()
+    for name, imported_year, count in counts:
+        click.echo(f"{imported_year}: {name}, {count} working days")
+
+
+@calendar_cli.command("seed")
+def calendar_seed_command():
+    """Import the shipped calendar files of years the database does not have (as seed-demo does)."""
+    years = calendar.seed_shipped_years()
+    db.session.commit()
+    click.echo(f"imported {', '.join(map(str, years))}" if years else "every shipped year is already there")
+
+
+@calendar_cli.command("list")
+def calendar_list_command():
+    """The stored years with their working days."""
+    for summary in calendar.year_summaries():
+        click.echo(f"{summary.year}  {summary.working_days} working days  {summary.holidays} holidays  "
+                   f"{summary.workdays} make-up days  source {summary.source or '-'}")
+
+
+def _instant(text: str) -> datetime:
+    """An aware datetime from ISO 8601; a bare date or a missing offset is a usage error."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise click.BadParameter(f"{text!r} is not an ISO 8601 instant with an offset, "
+                                 "e.g. 2030-01-01T00:00:00+08:00", param_hint="--at")
+    return value
+
+
+@jobs_cli.command("run")
+@click.argument("job_id")
+@click.option("--at", "at_text", metavar="INSTANT", default=None,
+              help="Run as if it were this ISO 8601 instant, e.g. 2030-01-01T00:00:00+08:00.")
+def jobs_run_command(job_id, at_text):
+    """Run one job once in one transaction (commit on success) and print what it returned."""
+    from app.jobs import JOBS
+    from app.jobs.runner import run_job_once
+
+    known = [known_id for known_id, _function, _interval in JOBS]
+    if job_id not in known:
+        raise click.BadParameter(f"unknown job {job_id!r}; the jobs are {', '.join(known)}", param_hint="JOB_ID")
+    at = _instant(at_text) if at_text else None
+    try:
+        result = run_job_once(current_app._get_current_object(), job_id, at)
+    except Exception as exc:  # noqa: BLE001 - any failure: nothing was saved, say so and exit non-zero
+        click.echo(f"error: {job_id} failed and was rolled back: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"{job_id}{f' at {at.isoformat()}' if at else ''}: {result}")
+
+
 def register_commands(app: Flask) -> None:
     """Attach the commands to `flask`."""
     for command in (create_user_command, seed_demo_command, scheduler_command):
         app.cli.add_command(command)
-    app.cli.add_command(workflows_cli)
+    for group in (workflows_cli, calendar_cli, jobs_cli):
+        app.cli.add_command(group)

@@ -1,6 +1,7 @@
 """Every setting once, read from the environment with a default."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -26,6 +27,20 @@ def _secret_key() -> str | None:
     # random key that bin/setup writes to instance/secret_key on first run.
     key_file = INSTANCE_DIR / "secret_key"
     return os.environ.get("SECRET_KEY") or (key_file.read_text().strip() if key_file.is_file() else None)
+
+
+def _json_setting(name: str) -> dict:
+    """A JSON object from the environment; a malformed value stops start-up rather than losing messages."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a JSON object")
+    return value
 
 
 class Config:
@@ -74,8 +89,38 @@ class Config:
     # Uploads no case refers to are deleted after this many hours (a clerk may still be typing).
     ORPHAN_MATERIAL_GRACE_HOURS = int(os.environ.get("ORPHAN_MATERIAL_GRACE_HOURS", 24))
     ORPHAN_SWEEP_SECONDS = int(os.environ.get("ORPHAN_SWEEP_SECONDS", 3600))
+    # 事前预警: the yellow light comes on this many working days before a deadline or when this share
+    # of the limit remains, whichever comes first (an item may set its own).
+    WARN_WORKING_DAYS = int(os.environ.get("WARN_WORKING_DAYS", 1))
+    WARN_PERCENT = int(os.environ.get("WARN_PERCENT", 20))
+    # How far ahead the deadline sweep looks; a wider warning window than this is never reached.
+    WARN_HORIZON_DAYS = int(os.environ.get("WARN_HORIZON_DAYS", 10))
+    SUPERVISION_SWEEP_SECONDS = int(os.environ.get("SUPERVISION_SWEEP_SECONDS", 300))
+    # 事后监察: the daily audit looks back this far; a step overdue longer is 超期未办.
+    AUDIT_SWEEP_SECONDS = int(os.environ.get("AUDIT_SWEEP_SECONDS", 3600))
+    AUDIT_LOOKBACK_DAYS = int(os.environ.get("AUDIT_LOOKBACK_DAYS", 2))
+    OVERDUE_NOT_HANDLED_DAYS = int(os.environ.get("OVERDUE_NOT_HANDLED_DAYS", 3))
     # Rows per page of inboxes and lists.
     PAGE_SIZE = int(os.environ.get("PAGE_SIZE", 50))
+    # Outbox (alert delivery): seconds between delivery sweeps, then the retry schedule — the wait doubles
+    # from the base after each failed attempt, up to the cap; after the last attempt a message is failed.
+    OUTBOX_SWEEP_SECONDS = int(os.environ.get("OUTBOX_SWEEP_SECONDS", 30))
+    OUTBOX_MAX_ATTEMPTS = int(os.environ.get("OUTBOX_MAX_ATTEMPTS", 12))
+    OUTBOX_RETRY_BASE_SECONDS = int(os.environ.get("OUTBOX_RETRY_BASE_SECONDS", 60))
+    OUTBOX_RETRY_MAX_SECONDS = int(os.environ.get("OUTBOX_RETRY_MAX_SECONDS", 3600))
+    # E-mail is off until SMTP_HOST and MAIL_FROM are set; 587 with STARTTLS is the submission default.
+    SMTP_HOST = os.environ.get("SMTP_HOST", "")
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", 587))
+    SMTP_USER = os.environ.get("SMTP_USER", "")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_STARTTLS = os.environ.get("SMTP_STARTTLS", "1") == "1"
+    MAIL_FROM = os.environ.get("MAIL_FROM", "")
+    # Users have no e-mail column: {"username": "address", …}; users not listed get no e-mail.
+    NOTIFY_EMAILS = _json_setting("NOTIFY_EMAILS_JSON")
+    # Alert webhooks: {"name": {"url": "https://…", "secret": "…"}, …}; each alert is posted to every one.
+    WEBHOOKS = _json_setting("WEBHOOKS_JSON")
+    # Seconds to wait for an SMTP server or a webhook receiver before the attempt counts as failed.
+    DELIVERY_TIMEOUT_SECONDS = int(os.environ.get("DELIVERY_TIMEOUT_SECONDS", 10))
     WTF_CSRF_TIME_LIMIT = None  # a clerk's form may stay open all morning
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -27,6 +27,8 @@ ACTION_LABELS = {
     "case_suspended": _l("Suspended (挂起)"),
     "case_resumed": _l("Resumed"),
     "limit_extended": _l("Time limit extended (延长审批)"),
+    "supervision_ordered": _l("Supervision order issued (督办)"),
+    "supervision_replied": _l("Supervision order answered"),
     "supplement_requested": _l("Supplement requested during handling (补正)"),
     "case_withdrawn": _l("Withdrawn at the applicant's request (撤件)"),
     "case_rated": _l("Rated by the applicant (好差评)"),
@@ -72,4 +74,7 @@ NOTIFICATION_LABELS = {
     "task_returned": _l("Returned"),
     "task_transferred": _l("Transferred"),
     "task_assigned": _l("Assigned to you"),
+    "supervision_order": _l("Supervision order (督办)"),
+    "supervision_replied": _l("Reply to your supervision order"),
+    "alert": _l("Alert"),
 }

@@ -14,6 +14,7 @@ from app.services.workdays import (
     is_working_day,
     load_calendar_file,
     working_days_between,
+    working_days_between_instants,
 )
 
 BEIJING = timezone(timedelta(hours=8))
@@ -120,6 +121,36 @@ def test_add_and_between_agree(start, n):
 )
 def test_working_days_between(a, b, expected):
     assert working_days_between(a, b) == expected
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        # Paused Friday 17:00, resumed Monday 09:00 (Beijing): Monday is lost, the weekend is not.
+        (datetime(2026, 3, 6, 17, 0, tzinfo=BEIJING), datetime(2026, 3, 9, 9, 0, tzinfo=BEIJING), 1),
+        # Same local day: nothing lost.
+        (datetime(2026, 3, 9, 9, 0, tzinfo=BEIJING), datetime(2026, 3, 9, 17, 0, tzinfo=BEIJING), 0),
+        # 16:30 UTC is already the next day in Beijing: Feb 13 (Fri) < d <= Feb 14 (make-up Saturday).
+        (datetime(2026, 2, 12, 16, 30, tzinfo=UTC), datetime(2026, 2, 14, 1, 0, tzinfo=UTC), 1),
+        # Across the Spring Festival: Feb 14 (make-up) only, then Feb 24.
+        (datetime(2026, 2, 13, 10, 0, tzinfo=BEIJING), datetime(2026, 2, 24, 10, 0, tzinfo=BEIJING), 2),
+        # b before a.
+        (datetime(2026, 3, 9, 9, 0, tzinfo=BEIJING), datetime(2026, 3, 2, 9, 0, tzinfo=BEIJING), 0),
+    ],
+)
+def test_working_days_between_instants(a, b, expected):
+    assert working_days_between_instants(a, b, "Asia/Shanghai") == expected
+
+
+def test_working_days_between_instants_uses_the_given_zone():
+    a, b = datetime(2026, 2, 12, 16, 30, tzinfo=UTC), datetime(2026, 2, 13, 1, 0, tzinfo=UTC)
+    assert working_days_between_instants(a, b, "Asia/Shanghai") == 0  # both on Feb 13 in Beijing
+    assert working_days_between_instants(a, b, "UTC") == 1  # Feb 12 to Feb 13 in UTC
+
+
+def test_working_days_between_instants_refuses_naive_datetimes():
+    with pytest.raises(ValueError):
+        working_days_between_instants(datetime(2026, 3, 6, 17, 0), datetime(2026, 3, 9, 9, 0, tzinfo=BEIJING))
 
 
 def test_working_day_deadline_ends_the_day_in_beijing():

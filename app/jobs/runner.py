@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import nullcontext
+from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 
+from app.clock import frozen_at
 from app.extensions import db
 
 log = logging.getLogger(__name__)
@@ -52,3 +55,28 @@ def run_blocking_scheduler(app: Flask) -> None:
     _add_jobs(scheduler, app)
     log.info("scheduler started with %d jobs", len(scheduler.get_jobs()))
     scheduler.start()
+
+
+def run_job_once(app: Flask, job_id: str, at: datetime | None = None):
+    """`flask jobs run`: one job in its own app context and transaction, as if at `at`; returns its result.
+
+    LookupError for an unknown id; a failing job is rolled back and its exception raised again.
+    """
+    from app.jobs import JOBS
+
+    functions = {known: function for known, function, _interval in JOBS}
+    if job_id not in functions:
+        raise LookupError(job_id)
+    with app.app_context():
+        try:
+            # The commit stays inside the frozen clock: onupdate timestamps are set when it flushes.
+            with frozen_at(at) if at is not None else nullcontext():
+                result = functions[job_id]()
+                db.session.commit()
+        except Exception:
+            db.session.rollback()
+            log.exception("job %s failed", job_id)
+            raise
+        finally:
+            db.session.remove()
+    return result

@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
 
+from app import clock
+
 
 def utcnow() -> datetime:
-    """Timezone-aware now in UTC; every *_at column stores UTC."""
-    return datetime.now(UTC)
+    """Timezone-aware now in UTC (app.clock's, so `flask jobs run --at` moves it); *_at columns store UTC."""
+    return clock.now()
 
 
 class UTCDateTime(TypeDecorator):

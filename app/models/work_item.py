@@ -24,6 +24,9 @@ class WorkItem(db.Model):
         Index("ix_work_item_pool", "department_code", "due_at", "id",
               postgresql_where=text("state = 'open' AND claimed_by_id IS NULL"),
               sqlite_where=text("state = 'open' AND claimed_by_id IS NULL")),
+        # The deadline sweep: open steps by due time, whatever their department.
+        Index("ix_work_item_open_due", "due_at", postgresql_where=text("state = 'open'"),
+              sqlite_where=text("state = 'open'")),
         # "Handled by me", newest first, read backwards along this index (no sort of a year's work).
         Index("ix_work_item_handled", "completed_by_id", "completed_at", "id"),
         # A returned step reuses its engine task: one OPEN item per task, any number of closed ones.

@@ -80,9 +80,13 @@ def create_user(username: str, password: str, roles: list[str], department_codes
 
 
 def seed_demo() -> list[User]:
-    """Demo departments and one user per role, all with DEMO_PASSWORD."""
+    """Demo departments, one user per role (all with DEMO_PASSWORD), and the shipped calendar years."""
+    from app.services import calendar
+
     for code, name, name_en in DEMO_DEPARTMENTS:
         ensure_department(code, name, name_en)
     db.session.flush()
+    # Years already in the database are kept: an admin may have corrected them.
+    calendar.seed_shipped_years()
     return [create_user(username, DEMO_PASSWORD, roles, departments, display_name)
             for username, display_name, roles, departments in DEMO_USERS]

@@ -1,4 +1,8 @@
-"""Chinese working-day calendar (public holidays and 调休 make-up days) and deadline arithmetic."""
+"""Chinese working-day calendar (public holidays and 调休 make-up days) and deadline arithmetic.
+
+Inside a Flask app context the calendar is the database's (app.services.calendar, edited by
+admins); without one, the shipped files in CALENDAR_DIR, so these stay plain functions in tests.
+"""
 from __future__ import annotations
 
 import tomllib
@@ -7,6 +11,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from flask import has_app_context
 
 CALENDAR_DIR = Path(__file__).resolve().parent.parent / "data" / "calendar"
 UNITS = ("working_day", "calendar_day", "hour")
@@ -56,10 +62,20 @@ def load_calendar_file(path: Path, year: int) -> YearCalendar:
 
 
 @cache
-def calendar_for(year: int) -> YearCalendar | None:
+def file_calendar(year: int) -> YearCalendar | None:
     """The year's calendar from CALENDAR_DIR, read once per process; None when there is no file."""
     path = CALENDAR_DIR / f"{year}.toml"
     return load_calendar_file(path, year) if path.is_file() else None
+
+
+def calendar_for(year: int) -> YearCalendar | None:
+    """The year's calendar: the database's in an app context, else the shipped file; None when unknown."""
+    if has_app_context():
+        # Imported late: the database calendar builds on this module's YearCalendar.
+        from app.services import calendar
+
+        return calendar.year_calendar(year)
+    return file_calendar(year)
 
 
 def is_working_day(d: date) -> bool:
@@ -95,6 +111,19 @@ def working_days_between(a: date, b: date) -> int:
         day += timedelta(days=1)
         count += is_working_day(day)
     return count
+
+
+def _local_date(moment: datetime, zone: ZoneInfo) -> date:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("instants must be timezone-aware")
+    return moment.astimezone(zone).date()
+
+
+def working_days_between_instants(a: datetime, b: datetime, tz: str | ZoneInfo = "Asia/Shanghai") -> int:
+    """How many working days d satisfy local_date(a) < d <= local_date(b) in tz; 0 when b is not later."""
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    # Whole local days, not elapsed hours: a pause from Friday 17:00 to Monday 09:00 costs Monday.
+    return working_days_between(_local_date(a, zone), _local_date(b, zone))
 
 
 def deadline(

@@ -7,11 +7,15 @@ from flask import Flask
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint; the API is exempt from CSRF because it takes bearer tokens only."""
     from app.extensions import csrf
-    from app.views import auth, cases, guide, inbox, intake, main, public, task_actions
+    from app.views import auth, cases, guide, inbox, intake, main, public, supervision, task_actions
     from app.views.api import api_bp
 
-    for blueprint in (auth.bp, main.bp, guide.bp, intake.bp, inbox.bp, cases.bp, public.bp, task_actions.bp):
+    for blueprint in (auth.bp, main.bp, guide.bp, intake.bp, inbox.bp, cases.bp, public.bp, task_actions.bp, supervision.bp):
         app.register_blueprint(blueprint)
+    from app.views.admin_outbox import bp as admin_outbox_bp
+    app.register_blueprint(admin_outbox_bp)
+    from app.views.admin_calendar import bp as admin_calendar_bp
+    app.register_blueprint(admin_calendar_bp)
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
 

@@ -1,0 +1,253 @@
+"""Scheduled supervision (电子监察) rules: warnings before a deadline (事前预警), red alerts and daily
+reminders at and after it (事中督办), and the daily audit with the weekly card tally (事后监察).
+
+Each rule reads only the rows near their deadline (indexed due columns), never the whole backlog,
+and inserts its alerts with ON CONFLICT DO NOTHING on (subject, rule, level, occurrence): two
+scheduler processes, or a rerun after a crash, raise each alert once. Only a newly inserted alert
+writes its outbox messages, in the same transaction, so none is lost and none is sent twice.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app, g
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import joinedload
+
+from app.extensions import db
+from app.models import Alert, Case, Department, RatingFollowUp, User, WorkItem
+from app.models.base import utcnow
+from app.services import outbox, workdays
+
+# Rule ids (GB/T 39046 alert records carry a rule id).
+TASK_DUE_SOON = "TASK_DUE_SOON"            # 事前预警: a step nears its deadline
+CASE_DUE_SOON = "CASE_DUE_SOON"            # 事前预警: a case nears its committed deadline
+TASK_OVERDUE = "TASK_OVERDUE"              # 事中督办: a step passed its deadline
+TASK_REMINDER = "TASK_REMINDER"            # 催办: repeated daily while the step stays overdue
+CASE_OVERDUE = "CASE_OVERDUE"              # 事中督办: a case passed its committed deadline
+COMPLETED_LATE = "COMPLETED_LATE"          # 事后: 已办结(超时)
+OVERDUE_NOT_HANDLED = "OVERDUE_NOT_HANDLED"  # 事后: 超期未办 beyond N days
+REFUSED_WITHOUT_REASON = "REFUSED_WITHOUT_REASON"
+BAD_RATING_NOT_FOLLOWED = "BAD_RATING_NOT_FOLLOWED"
+WEEKLY_CARDS = "WEEKLY_CARDS"              # 红牌/黄牌 tally per department
+RUNNING = ("in_progress",)
+
+
+@dataclass
+class NewAlert:
+    subject: str
+    rule: str
+    level: str
+    occurrence: date
+    content: str
+    case_id: int | None = None
+    work_item_id: int | None = None
+    department_code: str | None = None
+    details: dict = field(default_factory=dict)
+    recipients: list[User] = field(default_factory=list)
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+def _local_day(moment: datetime) -> date:
+    return moment.astimezone(_zone()).date()
+
+
+def warning_moment(start: datetime | None, due: datetime, percent: int, working_days: int) -> datetime:
+    """When the yellow light comes on: `working_days` before the deadline or when `percent` % of the
+    limit remains, whichever comes first."""
+    local = due.astimezone(_zone())
+    before = datetime.combine(_working_days_before(local.date(), working_days), local.timetz()).astimezone(due.tzinfo)
+    if start is None or start >= due:
+        return before
+    by_share = due - (due - start) * (percent / 100)
+    return min(before, by_share)
+
+
+def _working_days_before(day: date, n: int) -> date:
+    """The n-th working day before `day` (day itself for n = 0)."""
+    while n > 0:
+        day -= timedelta(days=1)
+        n -= workdays.is_working_day(day)
+    return day
+
+
+def _thresholds(item) -> tuple[int, int]:
+    config = current_app.config
+    days = item.warn_working_days if item.warn_working_days is not None else config["WARN_WORKING_DAYS"]
+    percent = item.warn_percent if item.warn_percent is not None else config["WARN_PERCENT"]
+    return percent, days
+
+
+def _members(codes: set[str], roles: tuple[str, ...] = ()) -> list[User]:
+    """Enabled users of these departments (optionally only with one of these roles), once per run."""
+    if not codes:
+        return []
+    cache = g.setdefault("supervision_members", {})
+    key = (tuple(sorted(codes)), roles)
+    if key not in cache:
+        users = db.session.scalars(select(User).join(User.departments).where(
+            Department.code.in_(codes), User.is_enabled).distinct())
+        cache[key] = [u for u in users if not roles or u.has_role(*roles)]
+    return cache[key]
+
+
+def _supervisors() -> list[User]:
+    """Enabled supervisors, once per run (a run is one app context)."""
+    if "supervision_supervisors" not in g:
+        g.supervision_supervisors = [u for u in db.session.scalars(select(User).where(User.is_enabled))
+                                     if u.has_role("supervisor")]
+    return g.supervision_supervisors
+
+
+def _raise(alerts: list[NewAlert], now: datetime) -> int:
+    """Insert the alerts that are new; write outbox messages for those only. Returns how many."""
+    if not alerts:
+        return 0
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    raised = 0
+    for alert in alerts:
+        stmt = insert(Alert).values(
+            subject=alert.subject, rule=alert.rule, level=alert.level, occurrence=alert.occurrence,
+            case_id=alert.case_id, work_item_id=alert.work_item_id, department_code=alert.department_code,
+            raised_at=now, content=alert.content, details=alert.details,
+        ).on_conflict_do_nothing(index_elements=["subject", "rule", "level", "occurrence"]).returning(Alert.id)
+        alert_id = db.session.execute(stmt).scalar()
+        if alert_id is None:
+            continue  # raised before, by this process or another
+        raised += 1
+        outbox.enqueue_for_users(alert.recipients, f"[{alert.level}] {alert.rule}", alert.content,
+                                 {"rule": alert.rule, "level": alert.level, "subject": alert.subject,
+                                  **alert.details}, alert_id)
+    return raised
+
+
+def _task_recipients(item: WorkItem, escalate: bool) -> list[User]:
+    holders = [item.claimed_by] if item.claimed_by_id else _members({item.department_code})
+    if escalate:  # at the deadline: the department head and the supervisors too
+        holders += _members({item.department_code}, ("dept_head",)) + _supervisors()
+    return holders
+
+
+def _due_tasks(now: datetime, horizon: timedelta) -> list[WorkItem]:
+    """Open steps of running cases due before now + horizon (the partial due index keeps this small)."""
+    return list(db.session.scalars(
+        select(WorkItem).join(Case, Case.id == WorkItem.case_id)
+        .where(WorkItem.state == "open", WorkItem.due_at.is_not(None), WorkItem.due_at <= now + horizon,
+               Case.status.in_(RUNNING))
+        .options(joinedload(WorkItem.case).joinedload(Case.item), joinedload(WorkItem.claimed_by))))
+
+
+def check_deadlines(now: datetime | None = None) -> dict:
+    """Job (事前 + 事中): yellow warnings before a deadline, red alerts at it, daily reminders after."""
+    now = now or utcnow()
+    today = _local_day(now)
+    horizon = timedelta(days=current_app.config["WARN_HORIZON_DAYS"])
+    alerts: list[NewAlert] = []
+    for item in _due_tasks(now, horizon):
+        case = item.case
+        due_day = _local_day(item.due_at)
+        common = dict(subject=f"task:{item.id}", case_id=case.id, work_item_id=item.id,
+                      department_code=item.department_code,
+                      details={"case_no": case.case_no, "step": item.name, "due_at": item.due_at.isoformat()})
+        if item.due_at <= now:
+            text = f"{case.case_no} {item.name} 已超过办理时限({item.due_at.astimezone(_zone()):%Y-%m-%d %H:%M})"
+            alerts.append(NewAlert(rule=TASK_OVERDUE, level="red", occurrence=due_day, content=text,
+                                   recipients=_task_recipients(item, True), **common))
+            if today > due_day:
+                alerts.append(NewAlert(rule=TASK_REMINDER, level="red", occurrence=today, content="催办:" + text,
+                                       recipients=_task_recipients(item, True), **common))
+        elif now >= warning_moment(item.created_at, item.due_at, *_thresholds(case.item)):
+            text = f"{case.case_no} {item.name} 将于 {item.due_at.astimezone(_zone()):%Y-%m-%d %H:%M} 到期"
+            alerts.append(NewAlert(rule=TASK_DUE_SOON, level="yellow", occurrence=due_day, content=text,
+                                   recipients=_task_recipients(item, False), **common))
+    alerts += _case_deadline_alerts(now, horizon)
+    return {"checked_until": (now + horizon).isoformat(), "raised": _raise(alerts, now)}
+
+
+def _case_deadline_alerts(now: datetime, horizon: timedelta) -> list[NewAlert]:
+    cases = db.session.scalars(
+        select(Case).where(Case.status.in_(RUNNING), Case.committed_due_at.is_not(None),
+                           Case.committed_due_at <= now + horizon).options(joinedload(Case.item)))
+    alerts = []
+    for case in cases:
+        due_day = _local_day(case.committed_due_at)
+        common = dict(subject=f"case:{case.id}", case_id=case.id, occurrence=due_day,
+                      details={"case_no": case.case_no, "due_at": case.committed_due_at.isoformat()})
+        if case.committed_due_at <= now:
+            alerts.append(NewAlert(rule=CASE_OVERDUE, level="red", recipients=_supervisors(),
+                                   content=f"{case.case_no} 已超过承诺办结时限", **common))
+        elif now >= warning_moment(case.accepted_at, case.committed_due_at, *_thresholds(case.item)):
+            alerts.append(NewAlert(rule=CASE_DUE_SOON, level="yellow", recipients=_supervisors(),
+                                   content=f"{case.case_no} 临近承诺办结时限", **common))
+    return alerts
+
+
+def daily_audit(now: datetime | None = None) -> dict:
+    """Job (事后监察): yesterday's late completions and unreasoned refusals, long-overdue steps, and
+    bad ratings whose follow-up is past due — each an alert for the supervisors."""
+    now = now or utcnow()
+    today = _local_day(now)
+    since = now - timedelta(days=current_app.config["AUDIT_LOOKBACK_DAYS"])
+    supervisors = _supervisors()
+    alerts: list[NewAlert] = []
+    late = db.session.scalars(select(Case).where(
+        Case.completed_at >= since, Case.committed_due_at.is_not(None), Case.completed_at > Case.committed_due_at))
+    for case in late:
+        alerts.append(NewAlert(subject=f"case:{case.id}", rule=COMPLETED_LATE, level="yellow",
+                               occurrence=_local_day(case.completed_at), case_id=case.id,
+                               content=f"{case.case_no} 超时办结", recipients=supervisors,
+                               details={"case_no": case.case_no}))
+    unreasoned = db.session.scalars(select(Case).where(
+        Case.completed_at >= since, Case.status == "refused",
+        or_(Case.result_reason.is_(None), func.trim(Case.result_reason) == "")))
+    for case in unreasoned:
+        alerts.append(NewAlert(subject=f"case:{case.id}", rule=REFUSED_WITHOUT_REASON, level="red",
+                               occurrence=_local_day(case.completed_at), case_id=case.id,
+                               content=f"{case.case_no} 不予办理未说明理由", recipients=supervisors,
+                               details={"case_no": case.case_no}))
+    limit = now - timedelta(days=current_app.config["OVERDUE_NOT_HANDLED_DAYS"])
+    for item in db.session.scalars(select(WorkItem).join(Case).where(
+            WorkItem.state == "open", WorkItem.due_at < limit, Case.status.in_(RUNNING))
+            .options(joinedload(WorkItem.case))):
+        alerts.append(NewAlert(subject=f"task:{item.id}", rule=OVERDUE_NOT_HANDLED, level="red", occurrence=today,
+                               case_id=item.case_id, work_item_id=item.id, department_code=item.department_code,
+                               content=f"{item.case.case_no} {item.name} 超期未办", recipients=supervisors,
+                               details={"case_no": item.case.case_no}))
+    for follow_up in db.session.scalars(select(RatingFollowUp).where(
+            RatingFollowUp.status == "open", RatingFollowUp.due_at < now)
+            .options(joinedload(RatingFollowUp.rating))):
+        case_id = follow_up.rating.case_id
+        alerts.append(NewAlert(subject=f"follow_up:{follow_up.id}", rule=BAD_RATING_NOT_FOLLOWED, level="red",
+                               occurrence=_local_day(follow_up.due_at), case_id=case_id,
+                               content="差评整改逾期未答复", recipients=supervisors, details={}))
+    return {"raised": _raise(alerts, now)}
+
+
+def weekly_cards(now: datetime | None = None) -> dict:
+    """Job: the red and yellow cards (红牌/黄牌) of each department over the last full week."""
+    now = now or utcnow()
+    today = _local_day(now)
+    week_start = today - timedelta(days=today.weekday() + 7)
+    start = datetime.combine(week_start, datetime.min.time(), tzinfo=_zone())
+    end = start + timedelta(days=7)
+    rows = db.session.execute(
+        select(Alert.department_code, Alert.level, func.count())
+        .where(Alert.raised_at >= start, Alert.raised_at < end, Alert.department_code.is_not(None),
+               Alert.level.in_(("red", "yellow")), Alert.rule != WEEKLY_CARDS)
+        .group_by(Alert.department_code, Alert.level))
+    tally: dict[str, dict[str, int]] = {}
+    for code, level, count in rows:
+        tally.setdefault(code, {"red": 0, "yellow": 0})[level] = count
+    alerts = [NewAlert(subject=f"department:{code}", rule=WEEKLY_CARDS, level="info", occurrence=week_start,
+                       department_code=code, content=f"{code} 上周红牌 {cards['red']} 张,黄牌 {cards['yellow']} 张",
+                       details={"week_start": week_start.isoformat(), **cards})
+              for code, cards in sorted(tally.items())]
+    return {"departments": len(alerts), "raised": _raise(alerts, now)}
+
