@@ -61,7 +61,8 @@ def _new_message(channel: str, recipient: str, subject: str, body: str, payload:
 
 
 def enqueue_for_users(users: Iterable[User], subject: str, body: str, payload: dict | None = None,
-                      alert_id: int | None = None, channels: Iterable[str] | None = None) -> list[OutboxMessage]:
+                      alert_id: int | None = None, channels: Iterable[str] | None = None,
+                      flush: bool = True) -> list[OutboxMessage]:
     """Messages for an alert: in-app and e-mail per user, and one per configured webhook.
 
     E-mail goes only to users listed in NOTIFY_EMAILS (username → address; users have no e-mail
@@ -84,7 +85,8 @@ def enqueue_for_users(users: Iterable[User], subject: str, body: str, payload: d
         # Webhooks feed other systems (a duty phone, a dashboard): one post per alert, not per user.
         for name in sorted(config["WEBHOOKS"]):
             messages.append(_new_message("webhook", name, subject, body, payload, alert_id))
-    db.session.flush()  # one batched INSERT for the alert's messages rather than one per message
+    if flush:  # one batched INSERT for the alert's messages; a sweep of many alerts flushes once, at commit
+        db.session.flush()
     return messages
 
 

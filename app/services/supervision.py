@@ -106,25 +106,28 @@ def _supervisors() -> list[User]:
 
 
 def _raise(alerts: list[NewAlert], now: datetime) -> int:
-    """Insert the alerts that are new; write outbox messages for those only. Returns how many."""
+    """Insert the alerts that are new (a few multi-row INSERTs); write outbox messages for those only."""
     if not alerts:
         return 0
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    by_key = {(a.subject, a.rule, a.level, a.occurrence): a for a in alerts}
     raised = 0
-    for alert in alerts:
-        stmt = insert(Alert).values(
-            subject=alert.subject, rule=alert.rule, level=alert.level, occurrence=alert.occurrence,
-            case_id=alert.case_id, work_item_id=alert.work_item_id, department_code=alert.department_code,
-            raised_at=now, content=alert.content, details=alert.details,
-        ).on_conflict_do_nothing(index_elements=["subject", "rule", "level", "occurrence"]).returning(Alert.id)
-        alert_id = db.session.execute(stmt).scalar()
-        if alert_id is None:
-            continue  # raised before, by this process or another
-        raised += 1
-        outbox.enqueue_for_users(alert.recipients, f"[{alert.level}] {alert.rule}", alert.content,
-                                 {"rule": alert.rule, "level": alert.level, "subject": alert.subject,
-                                  **alert.details}, alert_id)
+    keys = list(by_key)
+    for start in range(0, len(keys), 500):
+        rows = [dict(subject=a.subject, rule=a.rule, level=a.level, occurrence=a.occurrence, case_id=a.case_id,
+                     work_item_id=a.work_item_id, department_code=a.department_code, raised_at=now,
+                     content=a.content, details=a.details) for a in (by_key[k] for k in keys[start:start + 500])]
+        stmt = (insert(Alert).values(rows)
+                .on_conflict_do_nothing(index_elements=["subject", "rule", "level", "occurrence"])
+                .returning(Alert.id, Alert.subject, Alert.rule, Alert.level, Alert.occurrence))
+        # Only rows actually inserted come back: alerts raised before, by any process, are skipped.
+        for alert_id, subject, rule, level, occurrence in db.session.execute(stmt).all():
+            alert = by_key[(subject, rule, level, occurrence)]
+            raised += 1
+            outbox.enqueue_for_users(alert.recipients, f"[{alert.level}] {alert.rule}", alert.content,
+                                     {"rule": alert.rule, "level": alert.level, "subject": alert.subject,
+                                      **alert.details}, alert_id, flush=False)
     return raised
 
 
