@@ -6,7 +6,6 @@ the actor, the reason and the time.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -23,25 +22,17 @@ from app.models.org import Actor
 from app.services import case_clock
 from app.services.case_runtime import (
     load_workflow,
-    lock_case_of_work_item,
-    open_work_items,
     record_event,
     save_workflow,
 )
-from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.notifications import notify_department
+from app.services.tasks import lock_open_item
 from app.taskforms.formats import has_control_characters
 
 # 特别程序 and 挂起 types (domain brief §2); the clock pauses for all of them.
 SUSPENSION_TYPES = ("hearing", "testing", "appraisal", "expert_review", "public_notice", "site_check", "other")
 MAX_REASON_CHARS = 2000
-
-
-@dataclass
-class Locked:
-    case: Case
-    item: WorkItem
-    open_items: list[WorkItem]
 
 
 def _reason(reason: object, field: str = "reason") -> str:
@@ -56,28 +47,6 @@ def _reason(reason: object, field: str = "reason") -> str:
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {field: _("Must be at most %(n)s characters.", n=MAX_REASON_CHARS)})
     return text
-
-
-def _lock(work_item_id: int, user: Actor, *, statuses: tuple[str, ...] = ("in_progress",),
-          must_hold: bool = True) -> Locked:
-    """Lock the item's case; the item must be open, in the user's department and held by nobody else."""
-    case = lock_case_of_work_item(work_item_id)
-    if case is None:
-        raise NotFound(_("Task not found."))
-    open_items = open_work_items(case.id)
-    item = next((i for i in open_items if i.id == work_item_id), None) or db.session.get(
-        WorkItem, work_item_id, populate_existing=True)
-    if item.department_code not in user.department_codes:
-        raise Forbidden(_("This task belongs to a department you are not a member of."))
-    if item.state != "open":
-        raise Conflict(_("This task has already been completed or withdrawn."))
-    if must_hold and item.claimed_by_id not in (None, user.id):
-        raise Conflict(_("This task is already held by %(name)s.", name=item.claimed_by.display_name))
-    if case.status not in statuses:
-        if case.status == "suspended":
-            raise Conflict(_("The case is suspended; its tasks are paused."))
-        raise Conflict(_("The case is not in progress; its tasks are paused."))
-    return Locked(case, item, open_items)
 
 
 def return_targets(item: WorkItem) -> list[WorkItem]:
@@ -95,7 +64,7 @@ def return_targets(item: WorkItem) -> list[WorkItem]:
 def return_task(work_item_id: int, user: Actor, reason: object, target_id: int | None = None) -> Case:
     """退回: send the case back to the previous human step, or to a chosen earlier one."""
     reason = _reason(reason)
-    locked = _lock(work_item_id, user)
+    locked = lock_open_item(work_item_id, user, must_hold=True)
     targets = return_targets(locked.item)
     target = targets[0] if target_id is None and targets else next((t for t in targets if t.id == target_id), None)
     if target is None:
@@ -126,7 +95,7 @@ def transfer_task(work_item_id: int, user: Actor, department: object, reason: ob
     """转办: hand the task to another department, which finds it in its pool."""
     reason = _reason(reason)
     code = department.strip() if isinstance(department, str) else ""
-    locked = _lock(work_item_id, user)
+    locked = lock_open_item(work_item_id, user, must_hold=True)
     if not db.session.scalar(select(Department.id).where(Department.code == code)):
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {"department": _("Unknown department.")})
@@ -160,7 +129,7 @@ def suspend_case(work_item_id: int, user: Actor, kind: object, reason: object, e
     if end is None or end < _local_today():
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {"expected_end": _("Enter the expected end as a date that is not in the past.")})
-    locked = _lock(work_item_id, user)
+    locked = lock_open_item(work_item_id, user, must_hold=True)
     case = locked.case
     case.status = "suspended"
     case_clock.pause_clock(case, utcnow())
@@ -173,7 +142,7 @@ def suspend_case(work_item_id: int, user: Actor, kind: object, reason: object, e
 
 def resume_case(work_item_id: int, user: Actor, note: object = None) -> Case:
     """End a suspension: the paused tasks can be worked again."""
-    locked = _lock(work_item_id, user, statuses=("in_progress", "suspended"), must_hold=False)
+    locked = lock_open_item(work_item_id, user, statuses=("in_progress", "suspended"))
     case = locked.case
     if case.status != "suspended":
         raise Conflict(_("The case is not suspended."))
@@ -191,7 +160,7 @@ def resume_case(work_item_id: int, user: Actor, note: object = None) -> Case:
 def request_supplement(work_item_id: int, user: Actor, reason: object) -> Case:
     """补正 during handling: the case waits for materials; the front desk's registration resumes it."""
     reason = _reason(reason)
-    locked = _lock(work_item_id, user)
+    locked = lock_open_item(work_item_id, user, must_hold=True)
     case = locked.case
     case.status = "pending_supplement"
     case_clock.pause_clock(case, utcnow())
@@ -208,7 +177,7 @@ def extend_limit(work_item_id: int, user: Actor, days: object, reason: object) -
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_EXTENSION_DAYS:
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {"days": _("Enter whole working days from 1 to %(n)s.", n=MAX_EXTENSION_DAYS)})
-    locked = _lock(work_item_id, user)
+    locked = lock_open_item(work_item_id, user, must_hold=True)
     case = locked.case
     if case.accepted_at is None:
         raise Conflict(_("The case has not been accepted; it has no time limit to extend."))

@@ -22,7 +22,7 @@ from app.models import Alert, Case, ServiceItem, User, WorkItem
 from app.models.base import utcnow
 from app.models.supervision import ALERT_LEVELS
 from app.services import org
-from app.services.errors import ValidationFailed
+from app.services.query_args import QueryArgs
 from app.services.tasks import DUE_SOON_WITHIN
 
 # Case statuses whose clock is stopped (the same set the case page marks as paused).
@@ -30,7 +30,6 @@ PAUSED_CASE_STATUSES = ("suspended", "pending_supplement")
 # Cases that were decided (办结): a grant or a refusal after review. Withdrawn and returned cases
 # were never decided, and a refusal at intake (不予受理) has no accepted_at, so no clock to meet.
 DECIDED_CASE_STATUSES = ("completed", "refused")
-DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
 # Rule ids are short codes written by the alert jobs; anything else cannot match one.
 RULE_FORMAT = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
 MAX_PER_PAGE = 500
@@ -66,71 +65,6 @@ def paged(query: Select, count_query: Select, page: int, per_page: int) -> Page:
     return Page([row._asdict() for row in rows], total, page, per_page)
 
 
-class _Args:
-    """Reads query-string arguments and collects every problem, so one 422 lists them all."""
-
-    def __init__(self, args: Mapping[str, str]):
-        self.args = args
-        self.errors: dict[str, str] = {}
-
-    def text(self, name: str, limit: int = 100) -> str | None:
-        value = (self.args.get(name) or "").strip()
-        if len(value) > limit:
-            self.errors[name] = _("`%(name)s` must be at most %(n)s characters.", name=name, n=limit)
-            return None
-        return value or None
-
-    def day(self, name: str) -> date | None:
-        value = self.text(name)
-        if value is None:
-            return None
-        try:
-            # fromisoformat alone also takes "20260105" and week dates; we promise YYYY-MM-DD.
-            if not DATE_FORMAT.fullmatch(value):
-                raise ValueError(value)
-            return date.fromisoformat(value)
-        except ValueError:
-            self.errors[name] = _("`%(name)s` must be a date in the form YYYY-MM-DD.", name=name)
-            return None
-
-    def positive_int(self, name: str, default: int, maximum: int | None = None) -> int:
-        value = self.text(name, 10)
-        if value is None:
-            return default
-        # ASCII only: str.isdigit() also takes "²", which int() then refuses.
-        if not (value.isascii() and value.isdigit()) or int(value) < 1:
-            self.errors[name] = _("`%(name)s` must be a positive whole number.", name=name)
-            return default
-        if maximum is not None and int(value) > maximum:
-            self.errors[name] = _("`%(name)s` must be at most %(n)s.", name=name, n=maximum)
-            return default
-        return int(value)
-
-    def department(self) -> str | None:
-        code = self.text("department", 32)
-        if code and code not in org.department_names(False):
-            self.errors["department"] = _("`department` must be the code of a department.")
-            return None
-        return code
-
-    def choice(self, name: str, values: tuple[str, ...]) -> str | None:
-        value = self.text(name)
-        if value and value not in values:
-            self.errors[name] = _("`%(name)s` must be one of: %(values)s.", name=name, values=", ".join(values))
-            return None
-        return value
-
-    def period(self) -> tuple[date | None, date | None]:
-        start, end = self.day("from"), self.day("to")
-        if start and end and start > end:
-            self.errors["to"] = _("`to` must not be earlier than `from`.")
-        return start, end
-
-    def done(self) -> None:
-        if self.errors:
-            raise ValidationFailed(" ".join(self.errors.values()), self.errors)
-
-
 @dataclass(frozen=True)
 class Paging:
     page: int
@@ -139,7 +73,7 @@ class Paging:
 
 def parse_paging(args: Mapping[str, str], per_page: int, allow_per_page: bool = False) -> Paging:
     """`page` (and for the API `per_page`, at most MAX_PER_PAGE) as positive whole numbers, or 422."""
-    reader = _Args(args)
+    reader = QueryArgs(args)
     page = reader.positive_int("page", 1)
     if allow_per_page:
         per_page = reader.positive_int("per_page", per_page, MAX_PER_PAGE)
@@ -211,7 +145,7 @@ class OverdueFilters:
 
 def parse_overdue_filters(args: Mapping[str, str]) -> OverdueFilters:
     """The overdue list's filter: a known department code, or 422."""
-    reader = _Args(args)
+    reader = QueryArgs(args)
     department = reader.department()
     reader.done()
     return OverdueFilters(department)
@@ -265,7 +199,7 @@ class AlertFilters:
 
 def parse_alert_filters(args: Mapping[str, str]) -> AlertFilters:
     """Department, level, rule and the local days raised (from/to, inclusive); 422 for bad values."""
-    reader = _Args(args)
+    reader = QueryArgs(args)
     department = reader.department()
     level = reader.choice("level", ALERT_LEVELS)
     rule = reader.text("rule", 40)
@@ -312,7 +246,7 @@ class Period:
 
 def parse_period(args: Mapping[str, str]) -> Period:
     """Local days of completion, both inclusive; by default this month up to today."""
-    reader = _Args(args)
+    reader = QueryArgs(args)
     start, end = reader.period()
     today = local_today()
     end = end or today

@@ -1,7 +1,6 @@
 """Work on routed tasks: claim, release, assign and complete, one winner under concurrency; inbox lists."""
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -27,6 +26,7 @@ from app.services.case_runtime import (
 )
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.services.notifications import notify_user
+from app.services.query_args import QueryArgs
 from app.taskforms import get_registry
 from app.taskforms.formats import has_control_characters
 
@@ -44,8 +44,17 @@ def get_visible_item(work_item_id: int, user: Actor) -> WorkItem:
     return item
 
 
-def _lock_open_item(work_item_id: int, user: Actor) -> tuple[WorkItem, Case, list[WorkItem]]:
-    """Lock the item's case and return the item with the case's open items, all read under the lock."""
+@dataclass
+class LockedItem:
+    item: WorkItem
+    case: Case
+    open_items: list[WorkItem]
+
+
+def lock_open_item(work_item_id: int, user: Actor, *, statuses: tuple[str, ...] = ("in_progress",),
+                   must_hold: bool = False) -> LockedItem:
+    """Lock the item's case and check, under the lock, that the item is open in one of the user's
+    departments (and, with must_hold, held by nobody else) and that its case is running."""
     case = lock_case_of_work_item(work_item_id)
     if case is None:
         raise NotFound(_("Task not found."))
@@ -57,16 +66,19 @@ def _lock_open_item(work_item_id: int, user: Actor) -> tuple[WorkItem, Case, lis
         raise Forbidden(_("This task belongs to a department you are not a member of."))
     if item.state != "open":
         raise Conflict(_("This task has already been completed or withdrawn."))
-    if case.status != "in_progress":
+    if must_hold and item.claimed_by_id not in (None, user.id):
+        raise Conflict(_("This task is already held by %(name)s.", name=item.claimed_by.display_name))
+    if case.status not in statuses:
+        if case.status == "suspended":
+            raise Conflict(_("The case is suspended; its tasks are paused."))
         raise Conflict(_("The case is not in progress; its tasks are paused."))
-    return item, case, open_items
+    return LockedItem(item, case, open_items)
 
 
 def claim_task(work_item_id: int, user: Actor) -> WorkItem:
     """Take a pooled task as one's own (签收)."""
-    item, case, _open = _lock_open_item(work_item_id, user)
-    if item.claimed_by_id not in (None, user.id):
-        raise Conflict(_("This task is already held by %(name)s.", name=item.claimed_by.display_name))
+    locked = lock_open_item(work_item_id, user, must_hold=True)
+    item, case = locked.item, locked.case
     if item.claimed_by_id is None:
         item.claimed_by_id = user.id
         record_event(case, user, "task_claimed", work_item=item)
@@ -75,7 +87,8 @@ def claim_task(work_item_id: int, user: Actor) -> WorkItem:
 
 def release_task(work_item_id: int, user: Actor) -> WorkItem:
     """Put one's claimed task back into the department pool."""
-    item, case, _open = _lock_open_item(work_item_id, user)
+    locked = lock_open_item(work_item_id, user)
+    item, case = locked.item, locked.case
     if item.claimed_by_id != user.id:
         raise Conflict(_("You do not hold this task."))
     item.claimed_by_id = None
@@ -85,9 +98,8 @@ def release_task(work_item_id: int, user: Actor) -> WorkItem:
 
 def complete_task(work_item_id: int, user: Actor, data: dict, opinion: str | None = None) -> Case:
     """Validate the step's form, run the engine on, and route what comes next."""
-    item, case, open_items = _lock_open_item(work_item_id, user)
-    if item.claimed_by_id not in (None, user.id):
-        raise Conflict(_("This task is already held by %(name)s.", name=item.claimed_by.display_name))
+    locked = lock_open_item(work_item_id, user, must_hold=True)
+    item, case, open_items = locked.item, locked.case, locked.open_items
     data = dict(data or {})
     opinion = opinion.strip() if isinstance(opinion, str) else None
     if opinion and has_control_characters(opinion):
@@ -130,7 +142,6 @@ HANDLED_COUNT_CAP = 10_000
 DUE_SOON_WITHIN = timedelta(hours=24)
 # Filter values are codes and step names; anything longer is not a value we could match.
 MAX_FILTER_CHARS = 200
-DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -161,40 +172,13 @@ class InboxFilters:
 
 def parse_inbox_filters(args: Mapping[str, str]) -> InboxFilters:
     """Read the filters of an inbox request; refuse unknown or malformed values (422)."""
-    errors: dict[str, str] = {}
-
-    def text(name: str) -> str | None:
-        value = (args.get(name) or "").strip()
-        if len(value) > MAX_FILTER_CHARS:
-            errors[name] = _("`%(name)s` must be at most %(n)s characters.", name=name, n=MAX_FILTER_CHARS)
-            return None
-        return value or None
-
-    def day(name: str) -> date | None:
-        value = text(name)
-        if value is None:
-            return None
-        try:
-            # fromisoformat alone also takes "20260105" and week dates; the API promises YYYY-MM-DD.
-            if not DATE_FORMAT.fullmatch(value):
-                raise ValueError(value)
-            return date.fromisoformat(value)
-        except ValueError:
-            errors[name] = _("`%(name)s` must be a date in the form YYYY-MM-DD.", name=name)
-            return None
-
-    due, sort = text("due"), text("sort")
-    if due and due not in DUE_STATES:
-        errors["due"] = _("`due` must be one of: %(values)s.", values=", ".join(DUE_STATES))
-    if sort and sort not in SORTS:
-        errors["sort"] = _("`sort` must be one of: %(values)s.", values=", ".join(SORTS))
-    created_from, created_to = day("from"), day("to")
-    if created_from and created_to and created_from > created_to:
-        errors["to"] = _("`to` must not be earlier than `from`.")
-    filters = InboxFilters(item=text("item"), step=text("step"), due=due, created_from=created_from,
-                           created_to=created_to, department=text("department"), sort=sort)
-    if errors:
-        raise ValidationFailed(" ".join(errors.values()), errors)
+    reader = QueryArgs(args)
+    due, sort = reader.choice("due", DUE_STATES), reader.choice("sort", SORTS)
+    created_from, created_to = reader.period()
+    filters = InboxFilters(item=reader.text("item", MAX_FILTER_CHARS), step=reader.text("step", MAX_FILTER_CHARS),
+                           due=due, created_from=created_from, created_to=created_to,
+                           department=reader.text("department", MAX_FILTER_CHARS), sort=sort)
+    reader.done()
     return filters
 
 
@@ -371,7 +355,8 @@ def assign_task(work_item_id: int, user: Actor, assignee_id: int | None) -> Work
         raise Forbidden(_("Only a department head can assign tasks."))
     if assignee_id is None:
         raise ValidationFailed(_("Please correct the highlighted fields."), {"user_id": _("Choose a user.")})
-    item, case, _open = _lock_open_item(work_item_id, user)
+    locked = lock_open_item(work_item_id, user)
+    item, case = locked.item, locked.case
     assignee = db.session.get(User, assignee_id)
     if assignee is None or item.department_code not in assignee.department_codes:
         raise ValidationFailed(_("Please correct the highlighted fields."),
