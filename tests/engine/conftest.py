@@ -26,7 +26,7 @@ def wrap_process(body: str, process_id: str = "p") -> bytes:
             f"</bpmn:process>\n</bpmn:definitions>\n").encode()
 
 
-def _flow(flow_id: str, source: str, target: str, condition: str | None = None) -> str:
+def flow(flow_id: str, source: str, target: str, condition: str | None = None) -> str:
     if condition is None:
         return f'<bpmn:sequenceFlow id="{flow_id}" sourceRef="{source}" targetRef="{target}" />'
     return (f'<bpmn:sequenceFlow id="{flow_id}" sourceRef="{source}" targetRef="{target}">'
@@ -34,7 +34,7 @@ def _flow(flow_id: str, source: str, target: str, condition: str | None = None) 
             "</bpmn:conditionExpression></bpmn:sequenceFlow>")
 
 
-def _end(end_id: str, result: str) -> str:
+def end_event(end_id: str, result: str) -> str:
     return (f'<bpmn:endEvent id="{end_id}"><bpmn:extensionElements><spiffworkflow:properties>'
             f'<spiffworkflow:property name="result" value="{result}" />'
             "</spiffworkflow:properties></bpmn:extensionElements></bpmn:endEvent>")
@@ -48,9 +48,9 @@ def script_process(script: str) -> bytes:
         '<bpmn:scriptTask id="calc" name="Calc">'
         f"<bpmn:script>{escape(script)}</bpmn:script></bpmn:scriptTask>"
         '<bpmn:userTask id="after" name="After" />'
-        + _end("end", "done")
-        + _flow("f1", "start", "form") + _flow("f2", "form", "calc")
-        + _flow("f3", "calc", "after") + _flow("f4", "after", "end")
+        + end_event("end", "done")
+        + flow("f1", "start", "form") + flow("f2", "form", "calc")
+        + flow("f3", "calc", "after") + flow("f4", "after", "end")
     )
 
 
@@ -60,9 +60,9 @@ def gateway_process(condition: str) -> bytes:
         '<bpmn:startEvent id="start" />'
         '<bpmn:userTask id="decide" name="Decide" />'
         '<bpmn:exclusiveGateway id="gw" default="f_no" />'
-        + _end("end_yes", "yes") + _end("end_no", "no")
-        + _flow("f1", "start", "decide") + _flow("f2", "decide", "gw")
-        + _flow("f_yes", "gw", "end_yes", condition) + _flow("f_no", "gw", "end_no")
+        + end_event("end_yes", "yes") + end_event("end_no", "no")
+        + flow("f1", "start", "decide") + flow("f2", "decide", "gw")
+        + flow("f_yes", "gw", "end_yes", condition) + flow("f_no", "gw", "end_no")
     )
 
 
@@ -72,9 +72,9 @@ def loop_process() -> bytes:
         '<bpmn:startEvent id="start" />'
         '<bpmn:userTask id="work" name="Work" />'
         '<bpmn:exclusiveGateway id="gw" default="f_done" />'
-        + _end("end", "done")
-        + _flow("f1", "start", "work") + _flow("f2", "work", "gw")
-        + _flow("f_again", "gw", "work", "again") + _flow("f_done", "gw", "end")
+        + end_event("end", "done")
+        + flow("f1", "start", "work") + flow("f2", "work", "gw")
+        + flow("f_again", "gw", "work", "again") + flow("f_done", "gw", "end")
     )
 
 
@@ -86,8 +86,8 @@ def timer_process() -> bytes:
         '<bpmn:timeDate xsi:type="bpmn:tFormalExpression">due</bpmn:timeDate>'
         "</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>"
         '<bpmn:userTask id="after" name="After" />'
-        + _end("end", "done")
-        + _flow("f1", "start", "wait") + _flow("f2", "wait", "after") + _flow("f3", "after", "end")
+        + end_event("end", "done")
+        + flow("f1", "start", "wait") + flow("f2", "wait", "after") + flow("f3", "after", "end")
     )
 
 

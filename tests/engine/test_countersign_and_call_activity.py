@@ -10,6 +10,7 @@ import pytest
 from lxml import etree
 
 from app.engine import ParsedProcess, Workflow, parse_bpmn
+from tests.engine.conftest import end_event, flow
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 
@@ -46,20 +47,6 @@ def _process(process_id: str, body: str, lanes: dict[str, list[str]] | None = No
     return f'<bpmn:process id="{process_id}" isExecutable="true">{lane_set}{body}</bpmn:process>'
 
 
-def _flow(flow_id: str, source: str, target: str, condition: str | None = None) -> str:
-    if condition is None:
-        return f'<bpmn:sequenceFlow id="{flow_id}" sourceRef="{source}" targetRef="{target}" />'
-    return (f'<bpmn:sequenceFlow id="{flow_id}" sourceRef="{source}" targetRef="{target}">'
-            f'<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">{escape(condition)}'
-            "</bpmn:conditionExpression></bpmn:sequenceFlow>")
-
-
-def _end(end_id: str, result: str) -> str:
-    return (f'<bpmn:endEvent id="{end_id}"><bpmn:extensionElements><spiffworkflow:properties>'
-            f'<spiffworkflow:property name="result" value="{result}" />'
-            "</spiffworkflow:properties></bpmn:extensionElements></bpmn:endEvent>")
-
-
 def countersign(*, condition: str | None = None, verdict: str = ALL_AGREED, sequential: bool = False,
                 lane: str | None = "GUIDANCE") -> ParsedProcess:
     """start → 会签 over `departments` → gateway on `verdict` → end agreed / not_agreed."""
@@ -80,9 +67,9 @@ def countersign(*, condition: str | None = None, verdict: str = ALL_AGREED, sequ
         '<bpmn:inputDataItem id="department" /><bpmn:outputDataItem id="opinion_record" />'
         f"{completion}</bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>"
         '<bpmn:exclusiveGateway id="verdict" default="f_no" />'
-        + _end("end_agreed", "agreed") + _end("end_not_agreed", "not_agreed")
-        + _flow("f1", "start", "sign") + _flow("f2", "sign", "verdict")
-        + _flow("f_yes", "verdict", "end_agreed", verdict) + _flow("f_no", "verdict", "end_not_agreed")
+        + end_event("end_agreed", "agreed") + end_event("end_not_agreed", "not_agreed")
+        + flow("f1", "start", "sign") + flow("f2", "sign", "verdict")
+        + flow("f_yes", "verdict", "end_agreed", verdict) + flow("f_no", "verdict", "end_not_agreed")
     )
     refs = ["start", "sign", "verdict", "end_agreed", "end_not_agreed"]
     return parse_bpmn(_document(_process("p", body, {lane: refs} if lane else None)), "p")
@@ -226,16 +213,16 @@ def _caller(call_attributes: str = "", call_inner: str = "", lanes: dict[str, li
     body = ('<bpmn:startEvent id="start" />'
             f'<bpmn:callActivity id="call" name="Call" calledElement="sub"{call_attributes}>{call_inner}'
             "</bpmn:callActivity>"
-            '<bpmn:userTask id="after" name="After" />' + _end("end", "done")
-            + _flow("f1", "start", "call") + _flow("f2", "call", "after") + _flow("f3", "after", "end"))
+            '<bpmn:userTask id="after" name="After" />' + end_event("end", "done")
+            + flow("f1", "start", "call") + flow("f2", "call", "after") + flow("f3", "after", "end"))
     return _process("p", body, lanes if lanes is not None else {"HOLDING": ["start", "call"], "USE": ["after", "end"]})
 
 
 def _called(process_id: str = "sub", inner: str = '<bpmn:userTask id="inner" name="Inner" />',
             inner_id: str = "inner", lanes: dict[str, list[str]] | None = None) -> str:
     body = (f'<bpmn:startEvent id="{process_id}_start" />{inner}<bpmn:endEvent id="{process_id}_end" />'
-            + _flow(f"{process_id}_f1", f"{process_id}_start", inner_id)
-            + _flow(f"{process_id}_f2", inner_id, f"{process_id}_end"))
+            + flow(f"{process_id}_f1", f"{process_id}_start", inner_id)
+            + flow(f"{process_id}_f2", inner_id, f"{process_id}_end"))
     return _process(process_id, body, lanes)
 
 
