@@ -1,8 +1,9 @@
-"""Query-string arguments of list pages and API lists, read with every problem collected for one 422."""
+"""List reading: query-string arguments (every problem collected for one 422) and pages of plain rows."""
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
@@ -76,3 +77,26 @@ class QueryArgs:
     def done(self) -> None:
         if self.errors:
             raise ValidationFailed(" ".join(self.errors.values()), self.errors)
+
+
+@dataclass
+class Page:
+    """One page of rows (plain dicts) with what a pager needs."""
+
+    items: list[dict]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """Number of pages, at least one."""
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages

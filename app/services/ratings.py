@@ -1,8 +1,6 @@
 """好差评: applicants rate finished cases; a bad rating opens a follow-up that supervisors answer."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -17,6 +15,7 @@ from app.models.rating import BAD_RATING_CODES, RATING_CHANNELS, RATING_CODES
 from app.services import public_query, workdays
 from app.services.case_runtime import record_event
 from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.query_args import Page
 from app.taskforms.formats import has_control_characters
 
 MAX_COMMENT_CHARS = 500
@@ -132,21 +131,6 @@ def record_follow_up(follow_up_id: int, user: Actor, note, reply: bool = False) 
     return follow_up
 
 
-@dataclass
-class FollowUpPage:
-    """One page of follow-ups as plain dicts."""
-
-    items: list[dict]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """Number of pages, at least one."""
-        return max(1, -(-self.total // self.per_page))
-
-
 def _rows():
     """Follow-ups joined with their rating, case number and replying user."""
     return (
@@ -159,7 +143,7 @@ def _rows():
     )
 
 
-def _page(query, where, page: int, per_page: int) -> FollowUpPage:
+def _page(query, where, page: int, per_page: int) -> Page:
     """One page of the query with its total, each row flagged when overdue."""
     page, per_page = max(page, 1), max(per_page, 1)
     total = db.session.scalar(select(func.count(RatingFollowUp.id)).where(*where))
@@ -169,16 +153,16 @@ def _page(query, where, page: int, per_page: int) -> FollowUpPage:
         item = row._asdict()
         item["overdue"] = item["status"] == "open" and item["due_at"] < now
         items.append(item)
-    return FollowUpPage(items, total, page, per_page)
+    return Page(items, total, page, per_page)
 
 
-def open_follow_ups(page: int = 1, per_page: int = 50) -> FollowUpPage:
+def open_follow_ups(page: int = 1, per_page: int = 50) -> Page:
     """Unanswered follow-ups, the most urgent first."""
     query = _rows().order_by(RatingFollowUp.due_at, RatingFollowUp.id)
     return _page(query, [RatingFollowUp.status == "open"], page, per_page)
 
 
-def all_follow_ups(page: int = 1, per_page: int = 50) -> FollowUpPage:
+def all_follow_ups(page: int = 1, per_page: int = 50) -> Page:
     """Every follow-up, newest first."""
     query = _rows().order_by(RatingFollowUp.opened_at.desc(), RatingFollowUp.id.desc())
     return _page(query, [], page, per_page)

@@ -22,7 +22,7 @@ from app.models import Alert, Case, ServiceItem, User, WorkItem
 from app.models.base import utcnow
 from app.models.supervision import ALERT_LEVELS
 from app.services import org
-from app.services.query_args import QueryArgs
+from app.services.query_args import Page, QueryArgs
 from app.services.tasks import DUE_SOON_WITHIN
 
 # Case statuses whose clock is stopped (the same set the case page marks as paused).
@@ -33,29 +33,6 @@ DECIDED_CASE_STATUSES = ("completed", "refused")
 # Rule ids are short codes written by the alert jobs; anything else cannot match one.
 RULE_FORMAT = re.compile(r"[A-Za-z0-9_.:-]{1,40}")
 MAX_PER_PAGE = 500
-
-
-@dataclass
-class Page:
-    """One page of rows (plain dicts) with what a pager needs."""
-
-    items: list[dict]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """Number of pages, at least one."""
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def paged(query: Select, count_query: Select, page: int, per_page: int) -> Page:

@@ -15,8 +15,8 @@ from app.models import CalendarDay, CalendarYear, Case, User
 from app.models.base import utcnow
 from app.services import calendar, workdays
 from app.services.errors import NotFound, ValidationFailed
-from app.services.org import DEMO_PASSWORD
 from tests.conftest import application_payload
+from tests.integration.test_pages import _csrf, login
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 BEIJING = timezone(timedelta(hours=8))
@@ -42,18 +42,6 @@ def _shipped_calendar(app):
 
 def _admin() -> User:
     return db.session.scalar(select(User).where(User.username == "admin"))
-
-
-def _page_client(app, username: str):
-    client = app.test_client()
-    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
-    response = client.post("/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    return client
-
-
-def _csrf(client, path: str) -> str:
-    return CSRF.search(client.get(path).get_data(as_text=True)).group(1)
 
 
 # The calendar as the database holds it
@@ -204,7 +192,7 @@ def test_cli_imports_toml_and_csv_and_refuses_bad_files(app, tmp_path):
 
 
 def test_admin_page_lists_years_with_their_working_days(app):
-    client = _page_client(app, "admin")
+    client = login(app.test_client(), "admin")
     page = client.get("/admin/calendar").get_data(as_text=True)
     assert re.search(r'data-year="2026">.*?data-testid="working-days">248<', page, re.S)
     assert 'data-testid="nav-calendar"' in page
@@ -218,7 +206,7 @@ def test_admin_page_lists_years_with_their_working_days(app):
 
 @pytest.mark.parametrize("username", ["handler", "supervisor", "frontdesk"])
 def test_admin_page_is_for_admins_only(app, username):
-    client = _page_client(app, username)
+    client = login(app.test_client(), username)
     assert client.get("/admin/calendar").status_code == 403
     assert client.get("/admin/calendar/2026").status_code == 403
     assert 'data-testid="nav-calendar"' not in client.get("/cases/").get_data(as_text=True)
@@ -230,7 +218,7 @@ def test_anonymous_is_sent_to_login(client):
 
 
 def test_admin_adds_changes_and_removes_a_day(app):
-    client = _page_client(app, "admin")
+    client = login(app.test_client(), "admin")
     token = _csrf(client, "/admin/calendar/2026")
     response = client.post("/admin/calendar/2026/days", data={"csrf_token": token, "date": "2026-03-02",
                                                               "kind": "holiday", "note": "停电"})
@@ -259,7 +247,7 @@ def test_admin_adds_changes_and_removes_a_day(app):
     ],
 )
 def test_bad_day_is_422_naming_the_date(app, data, named):
-    client = _page_client(app, "admin")
+    client = login(app.test_client(), "admin")
     response = client.post("/admin/calendar/2026/days", data={"csrf_token": _csrf(client, "/admin/calendar/2026"),
                                                               **data})
     assert response.status_code == 422
@@ -270,7 +258,7 @@ def test_bad_day_is_422_naming_the_date(app, data, named):
 
 
 def test_admin_imports_a_file_through_the_page(app):
-    client = _page_client(app, "admin")
+    client = login(app.test_client(), "admin")
     token = _csrf(client, "/admin/calendar")
     refused = client.post("/admin/calendar/2026/import", content_type="multipart/form-data", data={
         "csrf_token": token, "file": (io.BytesIO(b"2026-01-01,holiday\n2026-01-01,workday\n"), "2026.csv")})

@@ -10,18 +10,10 @@ from sqlalchemy import select, update
 from app.extensions import db
 from app.models import Case, ProcessVersion, WorkItem
 from app.models.base import utcnow
-from app.services.org import DEMO_PASSWORD
 from tests.conftest import application_payload
+from tests.integration.test_pages import login
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def _page_client(app, username: str):
-    client = app.test_client()
-    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
-    response = client.post("/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    return client
 
 
 def _accept(api_as) -> str:
@@ -37,7 +29,7 @@ def _open_task(api, case_no: str) -> dict:
 
 
 def _markers(app, case_no: str, username: str = "frontdesk") -> dict:
-    response = _page_client(app, username).get(f"/cases/{case_no}/diagram.json")
+    response = login(app.test_client(), username).get(f"/cases/{case_no}/diagram.json")
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     return response.get_json()
@@ -119,7 +111,7 @@ def test_the_xml_is_the_pinned_process_version(app, api_as):
         version_id = db.session.scalar(select(Case.process_version_id).where(Case.case_no == case_no))
         expected = db.session.get(ProcessVersion, version_id).bpmn_xml
         db.session.remove()
-    response = _page_client(app, "frontdesk").get(f"/cases/{case_no}/diagram.bpmn")
+    response = login(app.test_client(), "frontdesk").get(f"/cases/{case_no}/diagram.bpmn")
     assert response.status_code == 200
     assert response.mimetype == "application/xml"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -129,11 +121,11 @@ def test_the_xml_is_the_pinned_process_version(app, api_as):
 
 def test_a_handler_without_a_step_in_the_case_is_refused(app, api_as):
     case_no = _accept(api_as)
-    leader = _page_client(app, "leader")  # a handler of LEADERSHIP, which this item never routes to
+    leader = login(app.test_client(), "leader")  # a handler of LEADERSHIP, which this item never routes to
     assert leader.get(f"/cases/{case_no}").status_code == 403
     assert leader.get(f"/cases/{case_no}/diagram.json").status_code == 403
     assert leader.get(f"/cases/{case_no}/diagram.bpmn").status_code == 403
-    assert _page_client(app, "frontdesk").get("/cases/NO-SUCH-CASE/diagram.json").status_code == 404
+    assert login(app.test_client(), "frontdesk").get("/cases/NO-SUCH-CASE/diagram.json").status_code == 404
 
 
 def test_anonymous_is_sent_to_login(app, api_as):
@@ -145,7 +137,7 @@ def test_anonymous_is_sent_to_login(app, api_as):
 
 def test_case_page_holds_the_diagram_and_the_viewer_is_served(app, api_as):
     case_no = _accept(api_as)
-    client = _page_client(app, "frontdesk")
+    client = login(app.test_client(), "frontdesk")
     page = client.get(f"/cases/{case_no}").get_data(as_text=True)
     assert 'data-testid="case-diagram"' in page
     assert f'data-markers-url="/cases/{case_no}/diagram.json"' in page

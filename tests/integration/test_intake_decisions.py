@@ -16,9 +16,9 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Case
 from app.services import workdays
-from app.services.org import DEMO_PASSWORD
 from app.services.timers import fire_due_timers
 from tests.conftest import ITEM_CODE, PDF_BYTES, VALID_ID, VALID_ID_2, application_payload
+from tests.integration.test_pages import login
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ITEM_NAME = "民生档案跨馆查询出证"
@@ -99,14 +99,6 @@ def _today_shanghai() -> date:
 
 def _chinese_date(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
-
-
-def _page_client(app, username: str):
-    client = app.test_client()
-    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
-    response = client.post("/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    return client
 
 
 # 受理 (accept)
@@ -670,7 +662,7 @@ def test_html_in_text_fields_is_escaped_on_pages(app, api_as):
     case_no, doc_no = body["case_no"], body["documents"][0]["doc_no"]
     assert front.get(f"/cases/{case_no}").get_json()["applicant"]["name"] == script
 
-    pages = _page_client(app, "frontdesk")
+    pages = login(app.test_client(), "frontdesk")
     for path in (f"/cases/{case_no}", f"/cases/{case_no}/documents/{doc_no}", f"/cases/?q={case_no}"):
         response = pages.get(path)
         assert response.status_code == 200, path

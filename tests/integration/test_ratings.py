@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models import Case, CaseEvent, CaseRating, RatingFollowUp
 from app.models.base import utcnow
 from app.services import workdays
-from app.services.org import DEMO_PASSWORD
+from tests.integration.test_pages import login
 from tests.integration.test_public_query import CSRF, EN, guard, new_case, page_post, without_noise, wrong
 
 
@@ -30,13 +30,6 @@ def events(case_no: str, action: str) -> list[CaseEvent]:
     case_id = db.session.scalar(select(Case.id).where(Case.case_no == case_no))
     return list(db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case_id,
                                                            CaseEvent.action == action)))
-
-
-def login(client, username):
-    token = CSRF.search(client.get("/login").get_data(as_text=True)).group(1)
-    response = client.post("/login", data={"username": username, "password": DEMO_PASSWORD, "csrf_token": token})
-    assert response.status_code == 302
-    return client
 
 
 @pytest.fixture()

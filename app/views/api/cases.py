@@ -20,16 +20,9 @@ from app.services.intake import (
     submit_application,
 )
 from app.views.api import api_bp
-from app.views.api.serializers import iso, task_json
+from app.views.api.serializers import iso, json_object, task_json
 
 MAX_IDEMPOTENCY_KEY = 64
-
-
-def _body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationFailed(_("The request body must be a JSON object."), {})
-    return body
 
 
 def _materials(raw) -> list[MaterialIn]:
@@ -82,7 +75,7 @@ def _outcome_json(case) -> dict:
 @api_bp.post("/cases")
 @api_auth("front_desk")
 def create_case():
-    body = _body()
+    body = json_object()
     form = body.get("form") or {}
     applicant = body.get("applicant") or {}
     if not isinstance(form, dict) or not isinstance(applicant, dict):
@@ -103,7 +96,7 @@ def create_case():
 @api_bp.post("/cases/<case_no>/decision")
 @api_auth("front_desk")
 def decide_case(case_no: str):
-    case = decide_intake(case_no, parse_decision(_body()), g.api_user)
+    case = decide_intake(case_no, parse_decision(json_object()), g.api_user)
     db.session.commit()
     return jsonify(_outcome_json(case))
 
@@ -111,7 +104,7 @@ def decide_case(case_no: str):
 @api_bp.post("/cases/<case_no>/supplement")
 @api_auth("front_desk")
 def supplement_case(case_no: str):
-    case = register_supplement(case_no, _materials(_body().get("materials")), g.api_user)
+    case = register_supplement(case_no, _materials(json_object().get("materials")), g.api_user)
     db.session.commit()
     return jsonify(_outcome_json(case))
 

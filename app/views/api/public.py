@@ -14,7 +14,7 @@ from app.services import public_query
 from app.services import ratings as rating_service
 from app.services.errors import ServiceError, ValidationFailed
 from app.views.api import api_bp
-from app.views.api.serializers import iso
+from app.views.api.serializers import iso, json_object
 
 
 def _missing_code():
@@ -52,9 +52,7 @@ def public_case(case_no: str):
 @public
 def rate_case(case_no: str):
     """Rate a finished case with its query password."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationFailed(_("The request body must be a JSON object."), {})
+    body = json_object()
     if body.get("query_code") is None:
         raise _missing_code()
     try:
@@ -98,9 +96,7 @@ def list_follow_ups():
 @api_auth("supervisor")
 def act_on_follow_up(follow_up_id: int):
     """Record a note on a follow-up or send its reply."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationFailed(_("The request body must be a JSON object."), {})
+    body = json_object()
     action = body.get("action", "note")
     if action not in ("note", "reply"):
         raise ValidationFailed(_("Please correct the highlighted fields."),

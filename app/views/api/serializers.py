@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import request
+from flask_babel import gettext as _
+
 from app.models import WorkItem
+from app.services.errors import ValidationFailed
 
 
 def iso(value: datetime | None) -> str | None:
@@ -21,3 +25,13 @@ def task_json(item: WorkItem) -> dict:
         "completed_at": iso(item.completed_at), "opinion": item.opinion,
         "arrived_via": item.arrived_via, "note": item.note,
     }
+
+
+def json_object(*, optional: bool = False) -> dict:
+    """The request's JSON object body (an absent body is {} when optional), else 422."""
+    body = request.get_json(silent=True)
+    if body is None and optional:
+        return {}
+    if not isinstance(body, dict):
+        raise ValidationFailed(_("The request body must be a JSON object."), {})
+    return body

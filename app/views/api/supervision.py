@@ -9,18 +9,11 @@ from app.extensions import db
 from app.models.base import utcnow
 from app.services import supervision_orders as orders
 from app.services import supervision_reports as reports
-from app.services.errors import Forbidden, ValidationFailed
+from app.services.errors import Forbidden
 from app.views.api import api_bp
-from app.views.api.serializers import iso
+from app.views.api.serializers import iso, json_object
 
 DEFAULT_PER_PAGE = 100
-
-
-def _body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ValidationFailed(_("The request body must be a JSON object."), {})
-    return body
 
 
 def _paging() -> reports.Paging:
@@ -103,7 +96,7 @@ def _order_row_json(row: dict) -> dict:
 @api_auth("supervisor")
 def issue_supervision_order(case_no: str):
     """督办: {content, reply_working_days (default 3)} to the department holding the case."""
-    body = _body()
+    body = json_object()
     order = orders.issue_order(case_no, g.api_user, body.get("content"), body.get("reply_working_days"))
     answer = _order_json(order)
     db.session.commit()
@@ -114,7 +107,7 @@ def issue_supervision_order(case_no: str):
 @api_auth()
 def reply_supervision_order(order_id: int):
     """{reply} from the department the order is addressed to (or a supervisor)."""
-    order = orders.reply_to_order(order_id, g.api_user, _body().get("reply"))
+    order = orders.reply_to_order(order_id, g.api_user, json_object().get("reply"))
     answer = _order_json(order)
     db.session.commit()
     return jsonify(answer)

@@ -12,16 +12,7 @@ from app.services import tasks as task_service
 from app.services.case_runtime import open_work_items
 from app.services.errors import NotFound, ValidationFailed
 from app.views.api import api_bp
-from app.views.api.serializers import iso, task_json
-
-
-def _body() -> dict:
-    body = request.get_json(silent=True)
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ValidationFailed(_("The request body must be a JSON object."), {})
-    return body
+from app.views.api.serializers import iso, json_object, task_json
 
 
 def _case_json(case) -> dict:
@@ -32,7 +23,7 @@ def _case_json(case) -> dict:
 @api_bp.post("/tasks/<int:item_id>/return")
 @api_auth()
 def return_task(item_id: int):
-    body = _body()
+    body = json_object(optional=True)
     target = body.get("target_id")
     if target is not None and not isinstance(target, int):
         raise ValidationFailed(_("Please correct the highlighted fields."), {"target": _("Must be a task id.")})
@@ -51,7 +42,7 @@ def return_targets(item_id: int):
 @api_bp.post("/tasks/<int:item_id>/transfer")
 @api_auth()
 def transfer_task(item_id: int):
-    body = _body()
+    body = json_object(optional=True)
     item = routing.transfer_task(item_id, g.api_user, body.get("department"), body.get("reason"))
     db.session.commit()
     return jsonify(task_json(item))
@@ -60,7 +51,7 @@ def transfer_task(item_id: int):
 @api_bp.post("/tasks/<int:item_id>/suspend")
 @api_auth()
 def suspend_case(item_id: int):
-    body = _body()
+    body = json_object(optional=True)
     case = routing.suspend_case(item_id, g.api_user, body.get("type"), body.get("reason"), body.get("expected_end"))
     db.session.commit()
     return jsonify({**_case_json(case), "suspension": {
@@ -71,7 +62,7 @@ def suspend_case(item_id: int):
 @api_bp.post("/tasks/<int:item_id>/resume")
 @api_auth()
 def resume_case(item_id: int):
-    case = routing.resume_case(item_id, g.api_user, _body().get("note"))
+    case = routing.resume_case(item_id, g.api_user, json_object(optional=True).get("note"))
     db.session.commit()
     return jsonify(_case_json(case))
 
@@ -79,7 +70,7 @@ def resume_case(item_id: int):
 @api_bp.post("/tasks/<int:item_id>/extend")
 @api_auth()
 def extend_limit(item_id: int):
-    body = _body()
+    body = json_object(optional=True)
     case = routing.extend_limit(item_id, g.api_user, body.get("days"), body.get("reason"))
     db.session.commit()
     return jsonify({**_case_json(case), "committed_due_at": iso(case.committed_due_at),
@@ -90,7 +81,7 @@ def extend_limit(item_id: int):
 @api_bp.post("/tasks/<int:item_id>/request-supplement")
 @api_auth()
 def request_supplement(item_id: int):
-    case = routing.request_supplement(item_id, g.api_user, _body().get("reason"))
+    case = routing.request_supplement(item_id, g.api_user, json_object(optional=True).get("reason"))
     db.session.commit()
     return jsonify(_case_json(case))
 
@@ -101,7 +92,7 @@ def withdraw_by_task(item_id: int):
     item = db.session.get(WorkItem, item_id)
     if item is None:
         raise NotFound(_("Task not found."))
-    case = routing.withdraw_case(item.case.case_no, g.api_user, _body().get("reason"))
+    case = routing.withdraw_case(item.case.case_no, g.api_user, json_object(optional=True).get("reason"))
     db.session.commit()
     return jsonify(_case_json(case))
 
@@ -109,7 +100,7 @@ def withdraw_by_task(item_id: int):
 @api_bp.post("/cases/<case_no>/withdraw")
 @api_auth("front_desk")
 def withdraw_case(case_no: str):
-    case = routing.withdraw_case(case_no, g.api_user, _body().get("reason"))
+    case = routing.withdraw_case(case_no, g.api_user, json_object(optional=True).get("reason"))
     db.session.commit()
     return jsonify(_case_json(case))
 
