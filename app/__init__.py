@@ -6,10 +6,12 @@ import logging
 from flask import Flask
 
 from app import auth, errors, i18n, vendor
+from app.engine import register_script_function
 from app.cli import register_commands
 from app.config import INSTANCE_DIR, PROJECT_ROOT, Config
 from app.extensions import babel, csrf, db, login_manager, migrate
 from app.jobs.runner import start_in_process_scheduler
+from app.services.case_clock import working_days_ahead
 from app.views import register_blueprints
 
 
@@ -33,6 +35,7 @@ def create_app(config_object: type | object = Config, **overrides) -> Flask:
     errors.register_error_handlers(app)
     vendor.register(app)
     register_commands(app)
+    register_script_function("working_days_ahead", working_days_ahead)
     # Only when SCHEDULER_IN_PROCESS=1 (the first-run dev server); production runs `flask scheduler`.
     start_in_process_scheduler(app)
 

@@ -5,12 +5,13 @@ states without their (separately stored, cached) process specs.
 """
 from .errors import BpmnError, TaskNotReady, WorkflowError, WorkflowTooDeep
 from .parsing import MAX_BPMN_BYTES, ParsedProcess, UserTaskInfo, parse_bpmn
+from .sandbox import register_script_function
 from .serialization import SERIALIZER_VERSION, clear_spec_cache
 from .workflow import MAX_TASK_DEPTH, ReadyTask, Workflow
 
 __all__ = [
     "BpmnError", "TaskNotReady", "WorkflowError", "WorkflowTooDeep",
     "MAX_BPMN_BYTES", "ParsedProcess", "UserTaskInfo", "parse_bpmn",
-    "SERIALIZER_VERSION", "clear_spec_cache",
+    "register_script_function", "SERIALIZER_VERSION", "clear_spec_cache",
     "MAX_TASK_DEPTH", "ReadyTask", "Workflow",
 ]

@@ -193,6 +193,19 @@ def ensure_json_data(data: dict[str, Any]) -> None:
             raise ValueError(f"task data '{key}' holds {problem}; only JSON values are allowed")
 
 
+def register_script_function(name: str, function: Callable[..., Any]) -> None:
+    """Offer an app function to every BPMN script and expression, e.g. a working-day deadline.
+
+    Functions sit with the safe builtins, so task data of the same name shadows them; a name
+    already taken by a builtin is refused rather than silently replaced.
+    """
+    if not name.isidentifier() or name.startswith("_"):
+        raise ValueError(f"{name!r} is not a public function name")
+    if name in _FORBIDDEN_NAMES or _SAFE_BUILTINS.get(name, function) is not function:
+        raise ValueError(f"{name!r} is already a builtin of the script environment")
+    _SAFE_BUILTINS[name] = function
+
+
 class RestrictedEnvironment(TaskDataEnvironment):
     """Task-data environment that evaluates and executes through the restricted compiler."""
 

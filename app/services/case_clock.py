@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
+from app import clock
 from app.models import Case, WorkItem
 from app.services import workdays
 
@@ -35,6 +36,12 @@ def _tz() -> str:
 def deadline(start: datetime, value: int, unit: str) -> datetime:
     """The deadline `value` units after `start` in the service centre's calendar and time zone."""
     return workdays.deadline(start, value, unit, _tz())
+
+
+def working_days_ahead(days: int) -> str:
+    """ISO deadline `days` working days from now, at the end of that day: offered to BPMN timers,
+    so a designer can write an auto-退件 as `<timeDate>working_days_ahead(30)</timeDate>`."""
+    return deadline(clock.now(), days, "working_day").isoformat()
 
 
 def _case_deadline(case: Case, value: int, unit: str) -> datetime:

@@ -6,7 +6,13 @@ import json
 import pytest
 
 from app.engine import BpmnError, ParsedProcess, Workflow, WorkflowError, parse_bpmn
-from app.engine.sandbox import RestrictedEnvironment, ScriptRefused, compile_expression, compile_script
+from app.engine.sandbox import (
+    RestrictedEnvironment,
+    ScriptRefused,
+    compile_expression,
+    compile_script,
+    register_script_function,
+)
 
 ESCAPE = "().__class__.__base__.__subclasses__()"
 HOSTILE_SCRIPTS = {
@@ -167,3 +173,19 @@ def test_task_data_cannot_override_the_guards() -> None:
 def test_compiled_code_is_cached() -> None:
     assert compile_expression("a == 1") is compile_expression("a == 1")
     assert compile_script("b = 2") is compile_script("b = 2")
+
+
+def test_registered_function_is_offered_to_scripts_and_expressions(build) -> None:
+    register_script_function("twice_for_test", lambda n: n * 2)
+    assert RestrictedEnvironment().evaluate("twice_for_test(a)", {"a": 4}) == 8
+    wf = Workflow.start(parse_bpmn(build.script("x = twice_for_test(a)"), "p").spec_json, {})
+    wf.complete_task(wf.ready_user_tasks()[0].task_id, {"a": 21})
+    assert wf.task_data(wf.ready_user_tasks()[0].task_id)["x"] == 42
+    # Task data of the same name wins over the function, as for any builtin.
+    assert RestrictedEnvironment().evaluate("twice_for_test", {"twice_for_test": 1}) == 1
+
+
+@pytest.mark.parametrize("name", ["len", "open", "_hidden", "not a name"])
+def test_builtin_or_bad_names_cannot_be_registered(name: str) -> None:
+    with pytest.raises(ValueError):
+        register_script_function(name, lambda: None)
