@@ -6,9 +6,9 @@ import logging
 from flask import Flask
 
 from app import auth, errors, i18n, vendor
-from app.engine import register_script_function
 from app.cli import register_commands
 from app.config import INSTANCE_DIR, PROJECT_ROOT, Config
+from app.engine import register_script_function
 from app.extensions import babel, csrf, db, login_manager, migrate
 from app.jobs.runner import start_in_process_scheduler
 from app.services.case_clock import working_days_ahead

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 
 from app.delivery import DeliveryError, PermanentDeliveryError, channel_sender
 from app.extensions import db
@@ -40,30 +40,27 @@ ERROR_LENGTH = 1000  # enough to read the cause; a server's whole HTML error pag
 def enqueue(channel: str, recipient: str, subject: str, body: str, payload: dict | None = None,
             alert_id: int | None = None) -> OutboxMessage:
     """Add one message to the caller's transaction (flushed, not committed: the caller commits)."""
-    message = _new_message(channel, recipient, subject, body, payload, alert_id)
+    message = OutboxMessage(**_message_row(channel, recipient, subject, body, payload, alert_id))
+    db.session.add(message)
     db.session.flush()
     return message
 
 
-def _new_message(channel: str, recipient: str, subject: str, body: str, payload: dict | None,
-                 alert_id: int | None) -> OutboxMessage:
+def _message_row(channel: str, recipient: str, subject: str, body: str, payload: dict | None,
+                 alert_id: int | None) -> dict:
     if channel not in OUTBOX_CHANNELS:
         raise ValueError(f"unknown outbox channel {channel!r}")
     recipient = str(recipient)
     if not recipient or len(recipient) > RECIPIENT_LENGTH:
         raise ValueError(f"outbox recipient must be 1–{RECIPIENT_LENGTH} characters")
     # The subject is a headline; a long one is cut rather than failing the alert's whole transaction.
-    message = OutboxMessage(channel=channel, recipient=recipient, subject=subject[:SUBJECT_LENGTH], body=body,
-                            payload=payload, alert_id=alert_id, status="pending", attempts=0,
-                            next_attempt_at=utcnow())
-    db.session.add(message)
-    return message
+    return dict(channel=channel, recipient=recipient, subject=subject[:SUBJECT_LENGTH], body=body,
+                payload=payload, alert_id=alert_id, status="pending", attempts=0, next_attempt_at=utcnow())
 
 
-def enqueue_for_users(users: Iterable[User], subject: str, body: str, payload: dict | None = None,
-                      alert_id: int | None = None, channels: Iterable[str] | None = None,
-                      flush: bool = True) -> list[OutboxMessage]:
-    """Messages for an alert: in-app and e-mail per user, and one per configured webhook.
+def message_rows_for_users(users: Iterable[User], subject: str, body: str, payload: dict | None = None,
+                           alert_id: int | None = None, channels: Iterable[str] | None = None) -> list[dict]:
+    """The messages of an alert as rows: in-app and e-mail per user, and one per configured webhook.
 
     E-mail goes only to users listed in NOTIFY_EMAILS (username → address; users have no e-mail
     column). Disabled users are skipped; a user given twice is told once.
@@ -74,20 +71,34 @@ def enqueue_for_users(users: Iterable[User], subject: str, body: str, payload: d
         raise ValueError(f"unknown outbox channels {sorted(unknown)}")
     config = current_app.config
     recipients = {user.id: user for user in users if user.is_enabled}
-    messages = []
+    rows = []
     for user in sorted(recipients.values(), key=lambda u: u.id):
         if "inapp" in wanted:
-            messages.append(_new_message("inapp", str(user.id), subject, body, payload, alert_id))
+            rows.append(_message_row("inapp", str(user.id), subject, body, payload, alert_id))
         address = config["NOTIFY_EMAILS"].get(user.username)
         if "email" in wanted and address:
-            messages.append(_new_message("email", address, subject, body, payload, alert_id))
+            rows.append(_message_row("email", address, subject, body, payload, alert_id))
     if "webhook" in wanted:
         # Webhooks feed other systems (a duty phone, a dashboard): one post per alert, not per user.
         for name in sorted(config["WEBHOOKS"]):
-            messages.append(_new_message("webhook", name, subject, body, payload, alert_id))
-    if flush:  # one batched INSERT for the alert's messages; a sweep of many alerts flushes once, at commit
-        db.session.flush()
+            rows.append(_message_row("webhook", name, subject, body, payload, alert_id))
+    return rows
+
+
+def enqueue_for_users(users: Iterable[User], subject: str, body: str, payload: dict | None = None,
+                      alert_id: int | None = None, channels: Iterable[str] | None = None) -> list[OutboxMessage]:
+    """Add an alert's messages (message_rows_for_users) to the caller's transaction, flushed."""
+    messages = [OutboxMessage(**row) for row in message_rows_for_users(users, subject, body, payload, alert_id,
+                                                                        channels)]
+    db.session.add_all(messages)
+    db.session.flush()
     return messages
+
+
+def enqueue_rows(rows: list[dict]) -> None:
+    """Insert many messages in the caller's transaction with one cached statement (a sweep's alerts)."""
+    if rows:
+        db.session.execute(insert(OutboxMessage.__table__), rows)
 
 
 def retry_delay(attempts: int) -> timedelta:

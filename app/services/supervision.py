@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app, g
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, load_only, selectinload
 
 from app.extensions import db
 from app.models import Alert, Case, Department, RatingFollowUp, User, WorkItem
@@ -105,30 +105,48 @@ def _supervisors() -> list[User]:
     return g.supervision_supervisors
 
 
+_ALERT_KEY = ("subject", "rule", "level", "occurrence")
+
+
+def _already_raised(alerts: dict[tuple, NewAlert]) -> set[tuple]:
+    """Keys of alerts already raised on these subjects under these rules (a superset of the ones
+    asked for): one indexed read, so a rerun writes nothing."""
+    subjects = sorted({key[0] for key in alerts})
+    rules = sorted({key[1] for key in alerts})
+    found: set[tuple] = set()
+    for start in range(0, len(subjects), 1000):
+        found.update(db.session.execute(
+            select(Alert.subject, Alert.rule, Alert.level, Alert.occurrence)
+            .where(Alert.subject.in_(subjects[start:start + 1000]), Alert.rule.in_(rules))).all())
+    return found
+
+
 def _raise(alerts: list[NewAlert], now: datetime) -> int:
-    """Insert the alerts that are new (a few multi-row INSERTs); write outbox messages for those only."""
-    if not alerts:
+    """Insert the alerts that are new; write outbox messages for those only, all in the caller's transaction."""
+    by_key = {(a.subject, a.rule, a.level, a.occurrence): a for a in alerts}
+    for key in _already_raised(by_key) if by_key else ():
+        by_key.pop(tuple(key), None)  # earlier occurrences of the same rule come back too
+    if not by_key:
         return 0
     dialect = db.session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    by_key = {(a.subject, a.rule, a.level, a.occurrence): a for a in alerts}
-    raised = 0
-    keys = list(by_key)
-    for start in range(0, len(keys), 500):
-        rows = [dict(subject=a.subject, rule=a.rule, level=a.level, occurrence=a.occurrence, case_id=a.case_id,
-                     work_item_id=a.work_item_id, department_code=a.department_code, raised_at=now,
-                     content=a.content, details=a.details) for a in (by_key[k] for k in keys[start:start + 500])]
-        stmt = (insert(Alert).values(rows)
-                .on_conflict_do_nothing(index_elements=["subject", "rule", "level", "occurrence"])
-                .returning(Alert.id, Alert.subject, Alert.rule, Alert.level, Alert.occurrence))
-        # Only rows actually inserted come back: alerts raised before, by any process, are skipped.
-        for alert_id, subject, rule, level, occurrence in db.session.execute(stmt).all():
-            alert = by_key[(subject, rule, level, occurrence)]
-            raised += 1
-            outbox.enqueue_for_users(alert.recipients, f"[{alert.level}] {alert.rule}", alert.content,
-                                     {"rule": alert.rule, "level": alert.level, "subject": alert.subject,
-                                      **alert.details}, alert_id, flush=False)
-    return raised
+    table = Alert.__table__
+    # Another scheduler process may raise the same alert between the read above and this insert: the
+    # unique key skips it here, and only rows actually inserted come back to get their messages.
+    statement = (insert(table).on_conflict_do_nothing(index_elements=list(_ALERT_KEY))
+                 .returning(table.c.id, *(table.c[name] for name in _ALERT_KEY)))
+    rows = [dict(subject=a.subject, rule=a.rule, level=a.level, occurrence=a.occurrence, case_id=a.case_id,
+                 work_item_id=a.work_item_id, department_code=a.department_code, raised_at=now,
+                 content=a.content, details=a.details) for a in by_key.values()]
+    messages = []
+    inserted = db.session.execute(statement, rows).all()
+    for alert_id, *key in inserted:
+        alert = by_key[tuple(key)]
+        messages += outbox.message_rows_for_users(
+            alert.recipients, f"[{alert.level}] {alert.rule}", alert.content,
+            {"rule": alert.rule, "level": alert.level, "subject": alert.subject, **alert.details}, alert_id)
+    outbox.enqueue_rows(messages)
+    return len(inserted)
 
 
 def _task_recipients(item: WorkItem, escalate: bool) -> list[User]:
@@ -138,13 +156,18 @@ def _task_recipients(item: WorkItem, escalate: bool) -> list[User]:
     return holders
 
 
+# What the deadline rules read of a case; its workflow state and form data stay in the database.
+_CASE_DEADLINE_COLUMNS = (Case.id, Case.case_no, Case.item_id, Case.status, Case.accepted_at, Case.committed_due_at)
+
+
 def _due_tasks(now: datetime, horizon: timedelta) -> list[WorkItem]:
     """Open steps of running cases due before now + horizon (the partial due index keeps this small)."""
     return list(db.session.scalars(
         select(WorkItem).join(Case, Case.id == WorkItem.case_id)
         .where(WorkItem.state == "open", WorkItem.due_at.is_not(None), WorkItem.due_at <= now + horizon,
                Case.status.in_(RUNNING))
-        .options(joinedload(WorkItem.case).joinedload(Case.item), joinedload(WorkItem.claimed_by))))
+        .options(joinedload(WorkItem.case).load_only(*_CASE_DEADLINE_COLUMNS).selectinload(Case.item),
+                 joinedload(WorkItem.claimed_by))))
 
 
 def check_deadlines(now: datetime | None = None) -> dict:
@@ -177,7 +200,8 @@ def check_deadlines(now: datetime | None = None) -> dict:
 def _case_deadline_alerts(now: datetime, horizon: timedelta) -> list[NewAlert]:
     cases = db.session.scalars(
         select(Case).where(Case.status.in_(RUNNING), Case.committed_due_at.is_not(None),
-                           Case.committed_due_at <= now + horizon).options(joinedload(Case.item)))
+                           Case.committed_due_at <= now + horizon)
+        .options(load_only(*_CASE_DEADLINE_COLUMNS), selectinload(Case.item)))
     alerts = []
     for case in cases:
         due_day = _local_day(case.committed_due_at)
