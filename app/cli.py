@@ -9,6 +9,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
+from app.archive_cli import archive_cli
 from app.extensions import db
 from app.services import calendar, catalogue, org
 from app.services.errors import ServiceError
@@ -150,5 +151,5 @@ def register_commands(app: Flask) -> None:
     """Attach the commands to `flask`."""
     for command in (create_user_command, seed_demo_command, scheduler_command):
         app.cli.add_command(command)
-    for group in (workflows_cli, calendar_cli, jobs_cli):
+    for group in (workflows_cli, calendar_cli, jobs_cli, archive_cli):
         app.cli.add_command(group)

@@ -100,6 +100,21 @@ class Config:
     AUDIT_SWEEP_SECONDS = int(os.environ.get("AUDIT_SWEEP_SECONDS", 3600))
     AUDIT_LOOKBACK_DAYS = int(os.environ.get("AUDIT_LOOKBACK_DAYS", 2))
     OVERDUE_NOT_HANDLED_DAYS = int(os.environ.get("OVERDUE_NOT_HANDLED_DAYS", 3))
+    # Filing on completion (随办随归): sealed packages are written once under ARCHIVE_DIR. The 档号 is
+    # 全宗号-门类·年度-保管期限-机构代码-件号, from these codes; 立档单位 is the issuing authority.
+    ARCHIVE_DIR = Path(os.environ.get("ARCHIVE_DIR", INSTANCE_DIR / "archive"))
+    FONDS_CODE = os.environ.get("FONDS_CODE", "Z109")
+    ARCHIVE_CATEGORY = os.environ.get("ARCHIVE_CATEGORY", "WS")
+    ORGANISATION_CODE = os.environ.get("ORGANISATION_CODE", "DAS")
+    FILING_SWEEP_SECONDS = int(os.environ.get("FILING_SWEEP_SECONDS", 30))
+    # A failed build is retried after the base wait, doubled each time; after the last attempt the
+    # filing is failed and supervisors are alerted.
+    FILING_MAX_ATTEMPTS = int(os.environ.get("FILING_MAX_ATTEMPTS", 5))
+    FILING_RETRY_BASE_SECONDS = int(os.environ.get("FILING_RETRY_BASE_SECONDS", 60))
+    # Daily audit: a case completed this long ago without a sealed package is an alert.
+    ARCHIVE_AUDIT_GRACE_HOURS = int(os.environ.get("ARCHIVE_AUDIT_GRACE_HOURS", 24))
+    # Optional virus scan of a package at sealing (安全性检测): a command given the file path, exit 0 = clean.
+    ARCHIVE_SCAN_COMMAND = os.environ.get("ARCHIVE_SCAN_COMMAND", "")
     # Rows per page of inboxes and lists.
     PAGE_SIZE = int(os.environ.get("PAGE_SIZE", 50))
     # Outbox (alert delivery): seconds between delivery sweeps, then the retry schedule — the wait doubles

@@ -15,7 +15,7 @@ from app.services import catalogue, org
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 # Tables holding per-test data; departments, users, items and process versions are seeded once.
-CASE_TABLES = ("outbox_message", "alert", "supervision_order", "notification", "rating_follow_up", "case_rating", "query_guard", "case_document", "document_serial",
+CASE_TABLES = ("archive_package", "archive_serial", "outbox_message", "alert", "supervision_order", "notification", "rating_follow_up", "case_rating", "query_guard", "case_document", "document_serial",
                "case_event", "work_item", "case_material", "service_case", "case_serial", "applicant", "api_token")
 
 VALID_ID = "11010519491231002X"
@@ -60,7 +60,7 @@ def app(database_url, tmp_path_factory):
     _reset_schema(database_url)
     application = create_app(
         TestConfig, SQLALCHEMY_DATABASE_URI=database_url, SECRET_KEY="test-secret",
-        MATERIALS_DIR=tmp_path_factory.mktemp("materials"),
+        MATERIALS_DIR=tmp_path_factory.mktemp("materials"), ARCHIVE_DIR=tmp_path_factory.mktemp("archive"),
         SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 10} if database_url.startswith("postgresql") else {},
     )
     with application.app_context():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from app.services.documents import store_pending_pdfs
+from app.services.filing import file_due
 from app.services.materials import remove_orphans
 from app.services.outbox import deliver_due
 from app.services.supervision import check_deadlines, daily_audit, weekly_cards
@@ -12,6 +13,7 @@ JOBS = (
     ("store_document_pdfs", store_pending_pdfs, "TIMER_SWEEP_SECONDS"),
     ("remove_orphan_materials", remove_orphans, "ORPHAN_SWEEP_SECONDS"),
     ("deliver_outbox", deliver_due, "OUTBOX_SWEEP_SECONDS"),
+    ("file_completed_cases", file_due, "FILING_SWEEP_SECONDS"),
     # Each run is idempotent (unique alerts), so the daily and weekly rules may run every hour.
     ("check_deadlines", check_deadlines, "SUPERVISION_SWEEP_SECONDS"),
     ("daily_audit", daily_audit, "AUDIT_SWEEP_SECONDS"),

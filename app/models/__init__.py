@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the app see the whole schema."""
 from app.models.api_token import ApiToken
 from app.models.applicant import Applicant
+from app.models.archive import ArchivePackage, ArchiveSerial
 from app.models.calendar import CalendarDay, CalendarYear
 from app.models.case import Case, CaseMaterial, CaseSerial, QueryGuard
 from app.models.document import CaseDocument, DocumentSerial
@@ -15,7 +16,7 @@ from app.models.work_item import WorkItem
 
 __all__ = [
     "Alert", "CalendarDay", "CalendarYear", "OutboxMessage", "SupervisionOrder",
-    "ApiToken", "Applicant", "Case", "CaseDocument", "CaseEvent", "CaseMaterial", "CaseRating",
+    "ApiToken", "Applicant", "ArchivePackage", "ArchiveSerial", "Case", "CaseDocument", "CaseEvent", "CaseMaterial", "CaseRating",
     "CaseSerial", "Department", "DocumentSerial", "ProcessVersion", "QueryGuard", "RatingFollowUp",
     "Notification", "ServiceItem", "User", "WorkItem", "user_departments",
 ]

@@ -24,6 +24,9 @@ class CaseEvent(db.Model):
     task_name: Mapped[str | None] = mapped_column(String(200))
     opinion: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict | None] = mapped_column(JSON)
+    # Hash chain (tamper evidence): each event's hash covers its fields and the previous event's hash.
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))
     # Set through the object so a new work item and its event go out in one flush.
     work_item = relationship("WorkItem")
 

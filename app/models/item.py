@@ -26,6 +26,7 @@ class ServiceItem(db.Model):
     committed_limit_value: Mapped[int] = mapped_column(Integer)
     committed_limit_unit: Mapped[str] = mapped_column(String(16))
     retention: Mapped[str] = mapped_column(String(8))
+    classification: Mapped[str] = mapped_column(String(8), default="公开")  # 密级 of its filed cases
     process_id: Mapped[str] = mapped_column(String(100))
     # Form key of the front-desk intake step.
     intake_form: Mapped[str] = mapped_column(String(100))

@@ -10,11 +10,13 @@ from sqlalchemy.orm import undefer
 
 from app.engine import SERIALIZER_VERSION, TaskNotReady, Workflow, WorkflowError
 from app.extensions import db
-from app.models import Case, CaseEvent, Department, ProcessVersion, WorkItem
+from app.models import Case, Department, ProcessVersion, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
 from app.services import case_clock
+from app.services.case_events import record_event
 from app.services.errors import Conflict, ValidationFailed
+from app.services.filing import queue_filing
 from app.services.notifications import notify_department
 
 # End-event results that are not a grant map to their own case status: 不予受理 and 不予许可 are
@@ -66,18 +68,6 @@ def run_task(wf: Workflow, task_id: str, data: dict) -> None:
         # A script, condition or depth guard stopped the flow: the caller's transaction rolls back.
         raise ValidationFailed(_("The process could not continue (%(reason)s). Nothing was saved; "
                                  "please tell the process designer.", reason=exc.message)) from exc
-
-
-def record_event(case: Case, actor: Actor | None, action: str, *, work_item: WorkItem | None = None,
-                 opinion: str | None = None, details: dict | None = None) -> CaseEvent:
-    """Append one audit event to the case."""
-    event = CaseEvent(
-        case_id=case.id, actor_id=actor.id if actor else None,
-        actor_name=actor.display_name if actor else "system", action=action,
-        work_item=work_item, task_name=work_item.name if work_item else None, opinion=opinion, details=details,
-    )
-    db.session.add(event)
-    return event
 
 
 def open_work_items(case_id: int) -> list[WorkItem]:
@@ -160,5 +150,6 @@ def _finish_case(case: Case, wf: Workflow, actor: Actor | None, now: datetime) -
         # Results other than a grant need a reason: the last opinion given is it.
         case.result_reason = ((wf.last_data() or {}).get("opinion") or case.result_reason
                               or _DEFAULT_REASONS.get(result))
+    queue_filing(case, actor)
     record_event(case, actor, "case_finished", opinion=case.result_reason,
                  details={"result": result, "status": case.status})

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from app.engine import BpmnError, parse_bpmn
 from app.extensions import db
 from app.models import Department, ProcessVersion, ServiceItem, User
+from app.models.archive import CLASSIFICATIONS
 from app.models.item import CASE_TYPES, LIMIT_UNITS, RETENTION_PERIODS
 from app.services import case_clock
 from app.services.errors import ValidationFailed
@@ -46,6 +47,7 @@ ITEM_FILE_SCHEMA = {
         "process_id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]*$"},
         "intake_form": {"type": "string"},
         "retention": {"enum": list(RETENTION_PERIODS)},
+        "classification": {"enum": list(CLASSIFICATIONS)},
         "statutory_limit": _LIMIT,
         "committed_limit": _LIMIT,
         "materials": {"type": "array", "items": {
@@ -173,6 +175,7 @@ def upsert_item(data: dict) -> ServiceItem:
     item.process_id = data["process_id"]
     item.intake_form = data["intake_form"]
     item.retention = data["retention"]
+    item.classification = data.get("classification", "公开")
     item.statutory_limit_value = data["statutory_limit"]["value"]
     item.statutory_limit_unit = data["statutory_limit"]["unit"]
     item.committed_limit_value = data["committed_limit"]["value"]

@@ -29,7 +29,11 @@ KINDS = {
     "deficiency_receipt": ("RQ", "容缺受理回执"),
     "refusal_notice": ("BY", "不予受理通知书"),
     "supplement_notice": ("BZ", "补正材料通知书(一次性告知)"),
+    "result_notice": ("BJ", "办结告知书"),
 }
+# How the result notice words each case result.
+_RESULT_TEXT = {"granted": "准予办理", "refused": "不予办理", "withdrawn": "申请人撤回申请,终止办理",
+                "returned": "补正期满未补正,作退件处理"}
 QUERY_CODE_LABEL = "查询密码"
 QUERY_CODE_HIDDEN = "******(仅首次打印件显示)"
 _UNITS = {"working_day": "个工作日", "calendar_day": "个自然日", "hour": "小时"}
@@ -87,8 +91,8 @@ def _materials_table(case: Case) -> dict:
     return {"caption": "收取材料", "header": ["材料名称", "状态", "说明"], "rows": rows}
 
 
-def _signature(actor: Actor, now: datetime) -> dict:
-    return {"label": "经办人", "name": actor.display_name, "date": chinese_date(now)}
+def _signature(actor: Actor | None, now: datetime) -> dict:
+    return {"label": "经办人", "name": actor.display_name if actor else "系统", "date": chinese_date(now)}
 
 
 def acceptance_content(case: Case, actor: Actor, now: datetime, *, deficiency: bool) -> dict:
@@ -141,7 +145,20 @@ def supplement_content(case: Case, actor: Actor, now: datetime, missing: list[di
     }
 
 
-def issue_document(case: Case, kind: str, body: dict, actor: Actor) -> CaseDocument:
+def result_content(case: Case, actor: Actor | None, now: datetime) -> dict:
+    """办结告知书: the case's result and its reason, the result material of every finished case."""
+    rows = _head_rows(case) + [["办理结果", _RESULT_TEXT.get(case.result, case.result or "-")],
+                               ["办结时间", chinese_time(case.completed_at or now)]]
+    if case.result_reason:
+        rows.append(["理由", case.result_reason])
+    paragraphs = [f"{case.applicant_name}:你(单位)申请的{case.item.name}已办结,办理结果如上。"]
+    if case.result == "refused":
+        paragraphs.append("如对本决定不服,可以自收到本告知书之日起六十日内依法申请行政复议,"
+                          "或者在六个月内依法提起行政诉讼。")
+    return {"rows": rows, "paragraphs": paragraphs, "signature": _signature(actor, now)}
+
+
+def issue_document(case: Case, kind: str, body: dict, actor: Actor | None) -> CaseDocument:
     """Number the document and keep its content with the case; its PDF is stored soon after."""
     prefix, title = KINDS[kind]
     now = utcnow()
@@ -149,7 +166,7 @@ def issue_document(case: Case, kind: str, body: dict, actor: Actor) -> CaseDocum
     doc_no = f"{prefix}{year}{next_serial(DocumentSerial, kind=kind, year=year):06d}"
     content = {"title": title, "doc_no": doc_no, "issuer": current_app.config["ISSUING_AUTHORITY"], **body}
     document = CaseDocument(case_id=case.id, kind=kind, doc_no=doc_no, title=title, content=content,
-                            issued_at=now, issued_by_id=actor.id)
+                            issued_at=now, issued_by_id=actor.id if actor else None)
     db.session.add(document)
     return document
 

@@ -26,6 +26,7 @@ from app.services.case_runtime import (
     save_workflow,
 )
 from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.filing import queue_filing
 from app.services.notifications import notify_department
 from app.services.tasks import lock_open_item
 from app.taskforms.formats import has_control_characters
@@ -204,5 +205,6 @@ def withdraw_case(case_no: str, user: Actor, reason: object) -> Case:
     case.result_reason, case.completed_at = reason, now
     record_event(case, user, "case_withdrawn", opinion=reason)
     save_workflow(case, wf, user, now)  # cancels the open items
+    queue_filing(case, user)
     return case
 

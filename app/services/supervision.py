@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload, load_only, selectinload
 
 from app.extensions import db
-from app.models import Alert, Case, Department, RatingFollowUp, User, WorkItem
+from app.models import Alert, ArchivePackage, Case, Department, RatingFollowUp, User, WorkItem
 from app.models.base import utcnow
 from app.services import outbox, workdays
 
@@ -32,6 +32,8 @@ COMPLETED_LATE = "COMPLETED_LATE"          # 事后: 已办结(超时)
 OVERDUE_NOT_HANDLED = "OVERDUE_NOT_HANDLED"  # 事后: 超期未办 beyond N days
 REFUSED_WITHOUT_REASON = "REFUSED_WITHOUT_REASON"
 BAD_RATING_NOT_FOLLOWED = "BAD_RATING_NOT_FOLLOWED"
+COMPLETED_NOT_ARCHIVED = "COMPLETED_NOT_ARCHIVED"  # 事后: 办结未归档 (no sealed package in time)
+ARCHIVE_FILING_FAILED = "ARCHIVE_FILING_FAILED"    # filing gave up: a material missing, or the disk
 WEEKLY_CARDS = "WEEKLY_CARDS"              # 红牌/黄牌 tally per department
 RUNNING = ("in_progress",)
 
@@ -97,12 +99,16 @@ def _members(codes: set[str], roles: tuple[str, ...] = ()) -> list[User]:
     return cache[key]
 
 
+def _with_role(role: str) -> list[User]:
+    """Enabled users with this role, once per run (a run is one app context)."""
+    cache = g.setdefault("supervision_roles", {})
+    if role not in cache:
+        cache[role] = [u for u in db.session.scalars(select(User).where(User.is_enabled)) if u.has_role(role)]
+    return cache[role]
+
+
 def _supervisors() -> list[User]:
-    """Enabled supervisors, once per run (a run is one app context)."""
-    if "supervision_supervisors" not in g:
-        g.supervision_supervisors = [u for u in db.session.scalars(select(User).where(User.is_enabled))
-                                     if u.has_role("supervisor")]
-    return g.supervision_supervisors
+    return _with_role("supervisor")
 
 
 _ALERT_KEY = ("subject", "rule", "level", "occurrence")
@@ -254,7 +260,29 @@ def daily_audit(now: datetime | None = None) -> dict:
         alerts.append(NewAlert(subject=f"follow_up:{follow_up.id}", rule=BAD_RATING_NOT_FOLLOWED, level="red",
                                occurrence=_local_day(follow_up.due_at), case_id=case_id,
                                content="差评整改逾期未答复", recipients=supervisors, details={}))
+    alerts += _unarchived_cases(now, supervisors + _with_role("archivist"))
     return {"raised": _raise(alerts, now)}
+
+
+def _unarchived_cases(now: datetime, recipients: list[User]) -> list[NewAlert]:
+    """Cases completed more than the grace period ago (within the look-back) without a sealed package."""
+    config = current_app.config
+    latest = now - timedelta(hours=config["ARCHIVE_AUDIT_GRACE_HOURS"])
+    earliest = latest - timedelta(days=config["AUDIT_LOOKBACK_DAYS"])
+    sealed = select(ArchivePackage.id).where(ArchivePackage.case_id == Case.id, ArchivePackage.state == "sealed")
+    cases = db.session.execute(select(Case.id, Case.case_no, Case.completed_at).where(
+        Case.completed_at > earliest, Case.completed_at <= latest, ~sealed.exists()))
+    return [NewAlert(subject=f"case:{case_id}", rule=COMPLETED_NOT_ARCHIVED, level="yellow",
+                     occurrence=_local_day(completed_at), case_id=case_id, content=f"{case_no} 已办结未归档",
+                     recipients=recipients, details={"case_no": case_no}) for case_id, case_no, completed_at in cases]
+
+
+def raise_filing_failure(case: Case, error: str, now: datetime) -> int:
+    """A filing that gave up: a red alert to supervisors and archivists, once per case and day."""
+    alert = NewAlert(subject=f"case:{case.id}", rule=ARCHIVE_FILING_FAILED, level="red", occurrence=_local_day(now),
+                     case_id=case.id, content=f"{case.case_no} 归档失败:{error}"[:1000],
+                     recipients=_supervisors() + _with_role("archivist"), details={"case_no": case.case_no})
+    return _raise([alert], now)
 
 
 def weekly_cards(now: datetime | None = None) -> dict:
