@@ -16,6 +16,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_outbox_bp)
     from app.views.admin_calendar import bp as admin_calendar_bp
     app.register_blueprint(admin_calendar_bp)
+    from app.views.archive import bp as archive_bp
+    app.register_blueprint(archive_bp)
+    from app.views.archive_transfer import bp as archive_transfer_bp
+    app.register_blueprint(archive_transfer_bp)
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
 
