@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import VALID_ID
+from tests.integration.test_filing import assert_files_cleanly
 
 CONSULTATION = "113701000045001234400011700200X"
 MARRIAGE = "113701000045001234400011700300X"
@@ -25,7 +26,7 @@ def _complete(api, case_no, data):
     return task, response.get_json()["case_status"]
 
 
-def test_archive_consultation_is_handled_on_the_spot(api_as):
+def test_archive_consultation_is_handled_on_the_spot(app, api_as):
     front, handler = api_as("frontdesk"), api_as("handler")
     created = front.post("/cases", {
         "item_code": CONSULTATION, "applicant": PERSON, "materials": [{"code": "id_card"}],
@@ -38,9 +39,10 @@ def test_archive_consultation_is_handled_on_the_spot(api_as):
     task, status = _complete(handler, body["case_no"], {"decision": "provide", "files_provided": "招工登记表",
                                                         "copies": 1, "opinion": "已提供查阅"})
     assert task["department"] == "USE" and status == "completed"
+    assert assert_files_cleanly(app, body["case_no"])["保管期限"] == "10年"
 
 
-def test_marriage_certificate_asks_agent_materials_and_refuses_when_nothing_is_found(api_as):
+def test_marriage_certificate_asks_agent_materials_and_refuses_when_nothing_is_found(app, api_as):
     front, handler = api_as("frontdesk"), api_as("handler")
     agent = {"kind": "entrusted", "name": "赵六", "id_number": OTHER_ID, "phone": "13900139000"}
     payload = {
@@ -58,6 +60,7 @@ def test_marriage_certificate_asks_agent_materials_and_refuses_when_nothing_is_f
     _task, status = _complete(handler, case_no, {"decision": "not_found", "opinion": "馆藏无该登记记录"})
     case = handler.get(f"/cases/{case_no}").get_json()
     assert status == "refused" and case["result"] == "refused" and case["result_reason"] == "馆藏无该登记记录"
+    assert_files_cleanly(app, case_no)
     assert case["applicant"]["agent"]["id_number"] == "110105********0039"
 
 
@@ -74,7 +77,7 @@ def test_marriage_certificate_for_an_heir_needs_death_certificate_and_kinship_pr
 
 @pytest.mark.parametrize("review, approval, result", [
     ("approve", "approve", "granted"), ("approve", "refuse", "refused"), ("refuse", None, "refused")])
-def test_archives_abroad_licence_runs_undertake_review_approve(api_as, review, approval, result):
+def test_archives_abroad_licence_runs_undertake_review_approve(app, api_as, review, approval, result):
     front, handler, leader = api_as("frontdesk"), api_as("handler"), api_as("leader")
     created = front.post("/cases", {
         "item_code": ABROAD, "applicant": PERSON,
@@ -95,6 +98,7 @@ def test_archives_abroad_licence_runs_undertake_review_approve(api_as, review, a
             data["licence_no"] = "档出〔2026〕1号"
         _task, status = _complete(leader, case_no, data)
     assert handler.get(f"/cases/{case_no}").get_json()["result"] == result
+    assert assert_files_cleanly(app, case_no)["保管期限"] == "30年"
 
 
 def test_guide_pages_are_public_and_show_materials_limits_fees_and_departments(client):

@@ -11,6 +11,7 @@ from app.extensions import db
 from app.services import catalogue
 from app.services.errors import ValidationFailed
 from tests.conftest import application_payload
+from tests.integration.test_filing import assert_files_cleanly
 
 DELAYED_OPENING = "113701000045001234400011700500X"
 ORG = {"type": "org", "name": "济南市某某局", "id_number": "91350100M000100Y43",
@@ -57,7 +58,7 @@ def _countersigns(api_as, case_no: str) -> tuple[dict, dict]:
     return holding, use
 
 
-def test_delayed_opening_is_granted_after_countersign_review_and_approval(api_as):
+def test_delayed_opening_is_granted_after_countersign_review_and_approval(app, api_as):
     case_no = _apply(api_as)
     _undertake(api_as, case_no)
     holding, use = _countersigns(api_as, case_no)
@@ -83,9 +84,10 @@ def test_delayed_opening_is_granted_after_countersign_review_and_approval(api_as
                               ("USE", "completed", "利用部同意，延期期间暂停提供利用")]
     assert [t["department"] for t in case["tasks"]] == [
         "WINDOW", "GUIDANCE", "HOLDING", "USE", "GUIDANCE", "LEADERSHIP"]
+    assert assert_files_cleanly(app, case_no)["保管期限"] == "永久"
 
 
-def test_a_disagreement_ends_the_countersign_and_the_review_refuses(api_as):
+def test_a_disagreement_ends_the_countersign_and_the_review_refuses(app, api_as):
     case_no = _apply(api_as)
     _undertake(api_as, case_no)
     holding, use = _countersigns(api_as, case_no)
@@ -102,6 +104,7 @@ def test_a_disagreement_ends_the_countersign_and_the_review_refuses(api_as):
     assert case["result_reason"] == "利用服务部会签不同意，不予许可"
     states = {t["department"]: t["state"] for t in case["tasks"] if t["bpmn_id"] == "countersign"}
     assert states == {"USE": "completed", "HOLDING": "cancelled"}
+    assert_files_cleanly(app, case_no)
 
 
 def test_a_countersign_opinion_is_validated_and_nothing_moves_on_refusal(api_as):

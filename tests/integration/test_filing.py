@@ -209,3 +209,19 @@ def test_archive_api_needs_an_archive_role(app, api_as):
     assert api_as("archivist").get("/cases/NO-SUCH/archive").status_code == 404
 
 
+
+
+def assert_files_cleanly(app, case_no: str, result_document: str = "BJ") -> dict:
+    """File what is queued; the case's package is sealed, passes every check and holds its result material."""
+    file_all(app)
+    with app.app_context():
+        package = db.session.scalar(select(ArchivePackage).join(Case).where(Case.case_no == case_no))
+        assert package is not None and package.state == "sealed", package and package.last_error
+        assert package.check_passed, [c for c in package.check_report if c["result"] == "fail"]
+        with zipfile.ZipFile(filing.package_file(package)) as archive:
+            parsed = metadata_xml.parse(archive.read("metadata.xml"))
+        db.session.remove()
+    results = [f["path"] for f in parsed["files"] if f["kind"] == "结果材料"]
+    assert len(results) == 1 and results[0].startswith(f"documents/{result_document}"), results
+    assert parsed["fields"]["文件编号"] == case_no
+    return parsed["fields"]

@@ -18,6 +18,7 @@ from app.models import Case
 from app.services import workdays
 from app.services.timers import fire_due_timers
 from tests.conftest import ITEM_CODE, PDF_BYTES, VALID_ID, VALID_ID_2, application_payload
+from tests.integration.test_filing import assert_files_cleanly
 from tests.integration.test_pages import login
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -160,7 +161,7 @@ def test_refuse_without_reason_creates_nothing(app, api_as):
     assert _submit(front)["case_no"].endswith("0001")
 
 
-def test_refuse_with_reason_ends_case_not_accepted(api_as):
+def test_refuse_with_reason_ends_case_not_accepted(app, api_as):
     front = api_as("frontdesk")
     reason = "申请事项不属于本机关职权范围,请向户籍所在地档案馆申请。"
     body = _submit(front, decision="refuse", reason=reason)
@@ -178,6 +179,9 @@ def test_refuse_with_reason_ends_case_not_accepted(api_as):
     detail = front.get(f"/cases/{body['case_no']}").get_json()
     assert detail["status"] == "refused" and detail["completed_at"]
     assert not [t for t in detail["tasks"] if t["state"] == "open"]
+    # The 不予受理通知书 is the result material of its package; no second notice is issued.
+    assert [d["kind"] for d in detail["documents"]] == ["refusal_notice"]
+    assert_files_cleanly(app, body["case_no"], result_document="BY")
 
 
 # 补正告知 (one-time notice) and the supplement
@@ -385,6 +389,7 @@ def test_case_is_returned_when_the_supplement_period_passes(app, api_as, monkeyp
         assert fire_due_timers() == 0
         db.session.commit()
         db.session.remove()
+    assert_files_cleanly(app, case_no)
 
 
 def test_supplement_period_not_yet_over_leaves_the_case_waiting(app, api_as):

@@ -10,6 +10,7 @@ from app.models import Case, CaseEvent, WorkItem
 from app.services import org
 from tests.conftest import Api, application_payload
 from tests.integration.test_concurrency import _parallel
+from tests.integration.test_filing import assert_files_cleanly
 
 SEARCH_DONE = {"data": {"search_result": "yes", "record_reference": "Z109-1998-0042", "opinion": "已查到"}}
 TOMORROW = (date.today() + timedelta(days=1)).isoformat()
@@ -164,6 +165,7 @@ def test_withdrawal_ends_the_case_and_cancels_open_tasks(app, api_as):
     assert case["result"] == "withdrawn" and case["result_reason"] == "申请人书面申请撤回"
     assert front.post(f"/cases/{case_no}/withdraw", {"reason": "again"}).status_code == 409
     assert handler.post(f"/tasks/{review['id']}/return", {"reason": "x"}).status_code == 409
+    assert_files_cleanly(app, case_no)
 
 
 def test_acting_on_a_task_someone_else_holds(app, api_as):
