@@ -8,6 +8,7 @@ import shutil
 import zipfile
 
 import pytest
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 
 from app.archive import metadata as metadata_xml
@@ -225,3 +226,110 @@ def assert_files_cleanly(app, case_no: str, result_document: str = "BJ") -> dict
     assert len(results) == 1 and results[0].startswith(f"documents/{result_document}"), results
     assert parsed["fields"]["文件编号"] == case_no
     return parsed["fields"]
+
+
+# Races (PostgreSQL: row locks and SKIP LOCKED)
+
+def _in_threads(count: int, work) -> list:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return [future.result() for future in [pool.submit(work, n) for n in range(count)]]
+
+
+def _is_postgres(app) -> bool:
+    with app.app_context():
+        return db.engine.dialect.name == "postgresql"
+
+
+def test_fifty_completions_and_four_workers_give_gap_free_piece_numbers(app, api_as):
+    from tests.conftest import Api
+
+    if not _is_postgres(app):
+        pytest.skip("row locks need PostgreSQL")
+    front = api_as("frontdesk")
+    case_nos = [front.post("/cases", application_payload()).get_json()["case_no"] for _n in range(50)]
+    _in_threads(10, lambda n: [finish(lambda _user: Api(app.test_client(), "handler"), case_no)
+                               for case_no in case_nos[n::10]])
+    outcomes = _in_threads(4, lambda _n: file_all(app))
+    assert sum(o["sealed"] for o in outcomes) == 50 and not any(o["failed"] or o["retry"] for o in outcomes)
+    with app.app_context():
+        packages = db.session.scalars(select(ArchivePackage)).all()
+        assert sorted(p.piece_no for p in packages) == list(range(1, 51))
+        assert len({p.archival_code for p in packages}) == 50 and all(p.check_passed for p in packages)
+        db.session.remove()
+
+
+def test_two_workers_filing_the_same_case_make_one_package(app, api_as):
+    case_no = scanned_case(api_as("frontdesk"))
+    finish(api_as, case_no)
+    outcomes = _in_threads(2, lambda _n: file_all(app))
+    assert sorted(o["sealed"] for o in outcomes) == [0, 1]
+    with app.app_context():
+        (package,) = db.session.scalars(select(ArchivePackage)).all()
+        assert package.piece_no == 1
+        assert [p.name for p in filing.archive_root().rglob("*.zip")] == [f"{package.archival_code}.zip"]
+        db.session.remove()
+
+
+# Verification after sealing
+
+def test_altered_package_and_altered_event_are_reported_by_verify(app, api_as):
+    import os
+
+    from sqlalchemy import text
+
+    case_no = scanned_case(api_as("frontdesk"))
+    finish(api_as, case_no)
+    file_all(app)
+    runner = app.test_cli_runner()
+    clean = runner.invoke(args=["archive", "verify", "--all"])
+    assert clean.exit_code == 0 and "1 of 1 packages verified" in clean.output
+    with app.app_context():
+        package = db.session.scalar(select(ArchivePackage))
+        code, path = package.archival_code, filing.package_file(package)
+        db.session.remove()
+    # Change one byte of a material inside the sealed ZIP (stored uncompressed).
+    os.chmod(path, 0o644)
+    data = path.read_bytes()
+    at = data.index(PDF_BYTES)
+    path.write_bytes(data[:at + 5] + b"9" + data[at + 6:])
+    broken = runner.invoke(args=["archive", "verify", code])
+    assert broken.exit_code == 1
+    assert "SEC-01" in broken.output and "SEC-02" in broken.output and "materials/01_application.pdf" in broken.output
+    # The case's event log, altered in the database behind the app's back, breaks its chain.
+    with app.app_context():
+        db.session.execute(text("UPDATE case_event SET opinion = '改过' WHERE action = 'case_submitted'"))
+        db.session.commit()
+        db.session.remove()
+    assert "AUT-08" in runner.invoke(args=["archive", "verify", code]).output
+    assert runner.invoke(args=["archive", "verify"]).exit_code == 2  # neither a 档号 nor --all
+    assert runner.invoke(args=["archive", "verify", "NO-SUCH"]).exit_code == 1
+
+
+def test_daily_audit_flags_a_case_completed_a_day_ago_without_a_package(app, api_as):
+    from datetime import timedelta
+
+    from app import clock
+    from app.services.supervision import daily_audit
+
+    case_no = scanned_case(api_as("frontdesk"))
+    finish(api_as, case_no)
+    with app.app_context():
+        completed = db.session.scalar(select(Case.completed_at).where(Case.case_no == case_no))
+        grace = timedelta(hours=app.config["ARCHIVE_AUDIT_GRACE_HOURS"])
+        for moment, expected in ((completed + grace - timedelta(minutes=1), 0), (completed + grace + timedelta(minutes=1), 1)):
+            with clock.frozen_at(moment):
+                daily_audit()
+                db.session.commit()
+            rules = db.session.scalars(select(Alert.rule).where(Alert.rule == "COMPLETED_NOT_ARCHIVED")).all()
+            assert len(rules) == expected
+        db.session.remove()
+    file_all(app)
+    with app.app_context():
+        db.session.execute(sa_delete(Alert))
+        with clock.frozen_at(completed + grace + timedelta(minutes=1)):
+            daily_audit()
+        assert not db.session.scalars(select(Alert).where(Alert.rule == "COMPLETED_NOT_ARCHIVED")).all()
+        db.session.rollback()
+        db.session.remove()
