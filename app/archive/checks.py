@@ -55,14 +55,17 @@ class _Entry:
             return
         with archive.open(info) as handle:
             while chunk := handle.read(CHUNK):
+                if not head:
+                    head = chunk[:4096]
+                    self.format = detect_format(head, self.name)
                 digest.update(chunk)
-                head = head or chunk[:4096]
                 tail = (tail + chunk)[-1024:]
-                if size < _MAX_TEXT:
+                if self.format in _TEXT_FORMATS and size < _MAX_TEXT:  # only text is parsed whole
                     whole += chunk
                 size += len(chunk)
         self.sha256, self.size = digest.hexdigest(), size
-        self.format = detect_format(head, self.name)
+        if not head:
+            self.format = detect_format(head, self.name)
         self.whole = bytes(whole) if self.format in _TEXT_FORMATS else None
         self.problem = open_problem(self.format, head, tail, self.whole)
 
