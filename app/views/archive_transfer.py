@@ -60,7 +60,7 @@ def export():
     size = handle.tell()
     handle.seek(0)
     response = send_file(handle, mimetype="application/zip", as_attachment=True,
-                         download_name=selection.ascii_file_name, max_age=0)
+                         download_name=selection.ascii_file_name)
     response.content_length = size
     # The Chinese name for browsers that read RFC 6266 filename*, the ASCII one for the rest.
     response.headers.set("Content-Disposition", "attachment", filename=selection.ascii_file_name,
