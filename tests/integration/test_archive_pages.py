@@ -320,3 +320,18 @@ def test_archive_pages_need_an_archive_role(app, filed, dbx):
     # The menu shows Archive to archive readers only.
     assert 'data-testid="nav-archive"' in page_client(app, "archivist").get("/cases/").get_data(as_text=True)
     assert 'data-testid="nav-archive"' not in handler.get("/cases/").get_data(as_text=True)
+
+
+def test_a_package_file_lost_from_the_store_is_reported_not_a_500(app, filed, dbx):
+    package = package_of(dbx, filed["certificate"])
+    (app.config["ARCHIVE_DIR"] / package["path"]).unlink()
+    client = page_client(app, "archivist")
+    detail = client.get(f"/archive/{package['code']}")
+    assert detail.status_code == 200
+    assert 'data-testid="contents-problem"' in detail.get_data(as_text=True)
+    download = client.get(f"/archive/{package['code']}/package")
+    assert download.status_code == 404 and "missing from the archive store" in download.get_data(as_text=True)
+    rechecked = client.post(f"/archive/{package['code']}/check",
+                            data={"csrf_token": csrf(client, f"/archive/{package['code']}")}, follow_redirects=True)
+    assert "Some checks failed: " in rechecked.get_data(as_text=True)
+    assert package_of(dbx, filed["certificate"])["check_passed"] is False
