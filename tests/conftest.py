@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import warnings
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -145,3 +147,23 @@ def application_payload(**overrides) -> dict:
     }
     payload.update(overrides)
     return payload
+
+
+@pytest.fixture()
+def dbx(app):
+    """Database edits in their own short app context."""
+    # The `ctx` fixture's long-lived context would share `g`, and with it Flask-Login's cached
+    # user, between the page clients of a test: the second client would act as the first.
+    @contextmanager
+    def session():
+        with app.app_context():
+            yield db.session
+            db.session.remove()
+    return session
+
+
+@pytest.fixture()
+def empty_archive(app):
+    """The test's package files are removed after it (the case tables are emptied after each test too)."""
+    yield
+    shutil.rmtree(app.config["ARCHIVE_DIR"], ignore_errors=True)

@@ -4,13 +4,10 @@ from __future__ import annotations
 import hashlib
 import html
 import re
-import shutil
-from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import select
 
-from app.extensions import db
 from app.models import ArchivePackage, Case
 from app.services import materials as material_store
 from tests.conftest import VALID_ID
@@ -20,23 +17,7 @@ from tests.integration.test_pages import CSRF, login
 CONSULTATION = "113701000045001234400011700200X"  # 档案查阅利用: 即办件, one step
 ROW = re.compile(r'<tr data-case-no="([^"]+)"')
 
-
-@pytest.fixture(autouse=True)
-def _empty_archive(app):
-    """Each test starts with no package files (the case tables are emptied after each test too)."""
-    yield
-    shutil.rmtree(app.config["ARCHIVE_DIR"], ignore_errors=True)
-
-
-@pytest.fixture()
-def dbx(app):
-    """Database edits in their own short app context, so page clients never share a cached user."""
-    @contextmanager
-    def session():
-        with app.app_context():
-            yield db.session
-            db.session.remove()
-    return session
+pytestmark = pytest.mark.usefixtures("empty_archive")
 
 
 def page_client(app, username: str, lang: str = "en"):

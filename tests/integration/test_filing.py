@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import shutil
 import zipfile
 
 import pytest
@@ -19,12 +18,7 @@ from tests.conftest import PDF_BYTES, application_payload
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64 + b"IEND\xaeB`\x82"
 
-
-@pytest.fixture(autouse=True)
-def _empty_archive(app):
-    """Each test starts with no package files (the case tables are emptied after each test too)."""
-    yield
-    shutil.rmtree(app.config["ARCHIVE_DIR"], ignore_errors=True)
+pytestmark = pytest.mark.usefixtures("empty_archive")
 
 
 def scanned_case(front) -> str:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,19 +19,6 @@ from tests.integration.test_pages import CSRF, login
 LOCAL = ZoneInfo("Asia/Shanghai")
 PAGES = ("/supervision/", "/supervision/overdue", "/supervision/alerts", "/supervision/rates")
 APIS = ("/supervision/lights", "/supervision/overdue", "/supervision/alerts", "/supervision/rates")
-
-
-@pytest.fixture()
-def dbx(app):
-    """Database edits in their own short app context."""
-    # The `ctx` fixture's long-lived context would share `g`, and with it Flask-Login's cached
-    # user, between the page clients of a test: the second client would act as the first.
-    @contextmanager
-    def session():
-        with app.app_context():
-            yield db.session
-            db.session.remove()
-    return session
 
 
 def new_case(api_as) -> str:
