@@ -13,7 +13,7 @@ from app.models.base import utcnow
 from app.models.org import Actor
 from app.models.rating import BAD_RATING_CODES, RATING_CHANNELS, RATING_CODES
 from app.services import public_query, workdays
-from app.services.case_runtime import record_event
+from app.services.case_events import record_event
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.query_args import Page
 from app.taskforms.formats import has_control_characters

@@ -19,7 +19,7 @@ from app.models import Alert, Case, Notification, SupervisionOrder, User, WorkIt
 from app.models.base import utcnow
 from app.models.org import Actor
 from app.services import case_clock
-from app.services.case_runtime import record_event
+from app.services.case_events import record_event
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.services.notifications import notify_department
 from app.services.supervision_reports import Page, paged
