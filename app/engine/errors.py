@@ -3,13 +3,19 @@ from __future__ import annotations
 
 
 class BpmnError(Exception):
-    """A BPMN document, spec or stored state was refused; `message` is meant for people."""
+    """A BPMN document, spec or stored state was refused; `message` is meant for people.
 
-    def __init__(self, message: str, line: int | None = None, element_id: str | None = None) -> None:
+    `code` names the rule that refused it (see `app.engine.checks.Problem`), so the app can
+    word the refusal in the user's language.
+    """
+
+    def __init__(self, message: str, line: int | None = None, element_id: str | None = None,
+                 code: str = "bpmn.invalid") -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.element_id = element_id
+        self.code = code
 
     def __str__(self) -> str:
         where = []

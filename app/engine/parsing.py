@@ -1,4 +1,4 @@
-"""Safe parsing of deployed BPMN documents into a serialized spec."""
+"""Safe reading of BPMN documents and the pieces the checks and the parser share."""
 from __future__ import annotations
 
 import re
@@ -71,38 +71,41 @@ class ParsedProcess:
     name: str | None = None
 
 
-def _safe_root(xml: bytes) -> etree._Element:
+def safe_root(xml: bytes) -> etree._Element:
     """Parse untrusted bytes without DTDs, entities or network access."""
     if not isinstance(xml, (bytes, bytearray)):
-        raise BpmnError("A BPMN document must be given as bytes.")
+        raise BpmnError("A BPMN document must be given as bytes.", code="xml.not_xml")
     if len(xml) > MAX_BPMN_BYTES:
-        raise BpmnError(f"The BPMN document is larger than {MAX_BPMN_BYTES // (1024 * 1024)} MiB.")
+        raise BpmnError(f"The BPMN document is larger than {MAX_BPMN_BYTES // (1024 * 1024)} MiB.",
+                        code="xml.too_large")
     # Cheap early refusal with a clear message; the DOCTYPE check after parsing is the real guard
     # (it also covers encodings this byte scan cannot see).
     first_element = _FIRST_ELEMENT.search(xml)
     if b"<!DOCTYPE" in xml[: first_element.start() if first_element else len(xml)]:
-        raise BpmnError(_DOCTYPE_REFUSED, line=1)
+        raise BpmnError(_DOCTYPE_REFUSED, line=1, code="xml.doctype")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                              dtd_validation=False, huge_tree=False)
     try:
         root = etree.fromstring(bytes(xml), parser)
     except etree.XMLSyntaxError as exc:
-        raise BpmnError(f"The document is not well-formed XML: {exc.msg}", line=exc.lineno) from None
+        raise BpmnError(f"The document is not well-formed XML: {exc.msg}", line=exc.lineno,
+                        code="xml.not_xml") from None
     if root is None:
-        raise BpmnError("The document is empty.")
+        raise BpmnError("The document is empty.", code="xml.not_xml")
     docinfo = root.getroottree().docinfo
     # Entities can only be declared in a DTD, so refusing any DOCTYPE rules out XXE and
     # entity-expansion bombs, whatever the parser would have done with them.
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise BpmnError(_DOCTYPE_REFUSED, line=1)
+        raise BpmnError(_DOCTYPE_REFUSED, line=1, code="xml.doctype")
     if root.tag != _DEFINITIONS_TAG:
         raise BpmnError("The document is not BPMN 2.0: its root element must be bpmn:definitions.",
-                        line=root.sourceline)
+                        line=root.sourceline, code="xml.not_bpmn")
     try:
         # Checked after the safety checks above. Versions are stored and shown as text: one encoding for every file.
         bytes(xml).decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise BpmnError(f"The BPMN document must be encoded in UTF-8 (byte {exc.start} is not).") from None
+        raise BpmnError(f"The BPMN document must be encoded in UTF-8 (byte {exc.start} is not).",
+                        code="xml.encoding") from None
     return root
 
 
@@ -112,50 +115,69 @@ def _readable(message: str) -> str:
     return message
 
 
-def _dangling(message: str, element: etree._Element, element_id: str | None) -> BpmnError:
-    return BpmnError(message, line=element.sourceline, element_id=element_id)
-
-
-def _check_references(root: etree._Element) -> None:
-    """Refuse dangling flow references, which the engine reports confusingly or not at all."""
-    ids: dict[str, etree._Element] = {}
+def element_index(root: etree._Element) -> dict[str, etree._Element]:
+    """Elements of a document by id (the first one when an id is used twice)."""
+    index: dict[str, etree._Element] = {}
     for element in root.iter(etree.Element):
         element_id = element.get("id")
-        if element_id is None:
-            continue
-        if element_id in ids:
-            raise _dangling(f"The id {element_id} is used twice.", element, element_id)
-        ids[element_id] = element
+        if element_id is not None:
+            index.setdefault(element_id, element)
+    return index
+
+
+def _problem(message: str, element: etree._Element, element_id: str | None) -> BpmnError:
+    return BpmnError(message, line=element.sourceline, element_id=element_id, code="bpmn.reference")
+
+
+def reference_problems(root: etree._Element, ids: dict[str, etree._Element]) -> Iterator[BpmnError]:
+    """Duplicate ids and dangling flow references, which the engine reports confusingly or not at all."""
+    for element in root.iter(etree.Element):
+        element_id = element.get("id")
+        if element_id is not None and ids.get(element_id) is not element:
+            yield _problem(f"The id {element_id} is used twice.", element, element_id)
     for flow in root.iter(f"{_BPMN}sequenceFlow"):
         for attribute in ("sourceRef", "targetRef"):
             ref = flow.get(attribute)
             if not ref or ref not in ids:
-                raise _dangling(f"Sequence flow {flow.get('id')} has {attribute} {ref!r}, "
-                                "which is not an element of the document.", flow, flow.get("id"))
+                yield _problem(f"Sequence flow {flow.get('id')} has {attribute} {ref!r}, "
+                               "which is not an element of the document.", flow, flow.get("id"))
     for ref_element in root.iter(f"{_BPMN}incoming", f"{_BPMN}outgoing", f"{_BPMN}flowNodeRef"):
         ref = (ref_element.text or "").strip()
         if ref not in ids:
             owner_id = ref_element.getparent().get("id")
             kind = etree.QName(ref_element).localname
-            raise _dangling(f"{kind} {ref!r} of {owner_id} is not an element of the document.",
-                            ref_element, owner_id)
+            yield _problem(f"{kind} {ref!r} of {owner_id} is not an element of the document.",
+                           ref_element, owner_id)
     for element_id, element in ids.items():
         default = element.get("default")
         if default is None or not element.tag.startswith(_BPMN):
             continue
         flow = ids.get(default)
         if flow is None or flow.tag != f"{_BPMN}sequenceFlow" or flow.get("sourceRef") != element_id:
-            raise _dangling(f"The default flow {default!r} of {element_id} is not one of its "
-                            "outgoing sequence flows.", element, element_id)
+            yield _problem(f"The default flow {default!r} of {element_id} is not one of its "
+                           "outgoing sequence flows.", element, element_id)
 
 
-def _line_of(root: etree._Element, element_id: str | None) -> int | None:
-    if not element_id:
-        return None
-    for element in root.iterfind(".//*[@id]"):
-        if element.get("id") == element_id:
-            return element.sourceline
-    return None
+def lanes_of(root: etree._Element) -> list[tuple[str | None, str | None, int | None]]:
+    """(element id, name, line) of every lane; a lane's name is the department code it routes to."""
+    return [(lane.get("id"), lane.get("name"), lane.sourceline) for lane in root.iter(f"{_BPMN}lane")]
+
+
+def callers_of(root: etree._Element, process_id: str) -> list[etree._Element]:
+    """Call activities calling a process."""
+    return [element for element in root.iter(f"{_BPMN}callActivity") if element.get("calledElement") == process_id]
+
+
+def calls_to_missing_processes(root: etree._Element) -> list[etree._Element]:
+    """Call activities whose called process is not in the document."""
+    known = {element.get("id") for element in root.iter(f"{_BPMN}process")}
+    return [element for element in root.iter(f"{_BPMN}callActivity") if element.get("calledElement") not in known]
+
+
+def process_ids(root: etree._Element) -> list[str]:
+    """Ids of the executable processes of a document, in document order."""
+    return [element.get("id") for element in root.iter(f"{_BPMN}process")
+            if element.get("id") and element.get("isExecutable", "false") == "true"]
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -191,20 +213,25 @@ def _sources(process: BpmnProcessSpec) -> Iterator[tuple[str, str, str, bool]]:
                 yield element_id, f"condition towards {target}", source, True
 
 
-def _check_process(root: etree._Element, process: BpmnProcessSpec) -> None:
+def process_problems(process: BpmnProcessSpec, ids: dict[str, etree._Element]) -> Iterator[BpmnError]:
+    """Service tasks, and scripts, conditions and timer expressions the restricted compiler refuses."""
+    def line(element_id: str | None) -> int | None:
+        element = ids.get(element_id or "")
+        return element.sourceline if element is not None else None
+
     for task_spec in process.task_specs.values():
         if isinstance(task_spec, ServiceTask):
             element_id = getattr(task_spec, "bpmn_id", None)
-            raise BpmnError("Service tasks are not supported; use a user task or a script task.",
-                            line=_line_of(root, element_id), element_id=element_id)
+            yield BpmnError("Service tasks are not supported; use a user task or a script task.",
+                            line=line(element_id), element_id=element_id, code="bpmn.service_task")
     for element_id, what, source, is_expression in _sources(process):
         reason = refusal_reason(source, expression=is_expression)
         if reason:
-            raise BpmnError(f"The {what} of {element_id} is not allowed: {reason}",
-                            line=_line_of(root, element_id), element_id=element_id)
+            yield BpmnError(f"The {what} of {element_id} is not allowed: {reason}",
+                            line=line(element_id), element_id=element_id, code="bpmn.script_refused")
 
 
-def _user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> tuple[UserTaskInfo, ...]:
+def user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> tuple[UserTaskInfo, ...]:
     """Human tasks of a process and of the processes it calls, in the order they are reached.
 
     A task of a called process that has no lane of its own is routed to the lane of the activity
@@ -231,12 +258,13 @@ def _user_tasks(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSp
     visit(spec, None, (spec.name,))
     # Subprocess specs nothing reached (e.g. only called from an unreachable branch) still count.
     for name, process in subprocess_specs.items():
-        visit(process, None, (spec.name, name))
+        if process is not None:
+            visit(process, None, (spec.name, name))
     return tuple(seen.values())
 
 
 @contextmanager
-def _as_bpmn_error(root: etree._Element) -> Iterator[None]:
+def as_bpmn_error(ids: dict[str, etree._Element], code: str) -> Iterator[None]:
     """Turn the engine's parse and validation errors into BpmnError with a line when known."""
     try:
         yield
@@ -244,32 +272,35 @@ def _as_bpmn_error(root: etree._Element) -> Iterator[None]:
         raise
     except ValidationException as exc:
         element_id = getattr(exc, "id", None) or None
-        line = _int_or_none(getattr(exc, "line_number", None)) or _line_of(root, element_id)
+        element = ids.get(element_id or "")
+        line = _int_or_none(getattr(exc, "line_number", None)) or (element.sourceline if element is not None else None)
         message = _readable(str(exc.args[0])) if exc.args else "Invalid BPMN."
-        raise BpmnError(message, line=line, element_id=element_id) from None
+        raise BpmnError(message, line=line, element_id=element_id, code=code) from None
     except Exception as exc:  # the parser raises many kinds of errors on odd documents
-        raise BpmnError(f"The BPMN document cannot be parsed: {type(exc).__name__}: {exc}") from None
+        raise BpmnError(f"The BPMN document cannot be parsed: {type(exc).__name__}: {exc}", code=code) from None
 
 
-def parse_bpmn(xml: bytes, process_id: str) -> ParsedProcess:
-    """Validate a BPMN document and return the serialized spec of one of its processes."""
-    root = _safe_root(xml)
-    with _as_bpmn_error(root), _validator_lock:
+def validate_schema(root: etree._Element, ids: dict[str, etree._Element]) -> None:
+    """Check the document against the BPMN 2.0 schema; BpmnError on the first violation."""
+    with as_bpmn_error(ids, "bpmn.schema"), _validator_lock:
         VALIDATOR.validate(root)
-    _check_references(root)
+
+
+def parse_specs(root: etree._Element, ids: dict[str, etree._Element],
+                process_id: str) -> tuple[BpmnProcessSpec, dict[str, BpmnProcessSpec | None]]:
+    """The engine's specs of one process and of the processes it calls (None when not in the document)."""
     parser = SpiffBpmnParser()
-    with _as_bpmn_error(root):
+    with as_bpmn_error(ids, "bpmn.parse"):
         # Hand over the tree parsed above, so the document is never re-parsed with default settings.
         parser.add_bpmn_xml(root)
         spec = parser.get_spec(process_id)
         subprocess_specs = parser.get_subprocess_specs(process_id)
     if spec.name != process_id:
-        raise BpmnError(f"No process with id {process_id!r} in the document (found {spec.name!r}).")
-    missing = [name for name, sub in subprocess_specs.items() if sub is None]
-    if missing:
-        raise BpmnError(f"Called processes not found in the document: {', '.join(missing)}.")
-    for process in (spec, *subprocess_specs.values()):
-        _check_process(root, process)
-    return ParsedProcess(process_id=process_id, spec_json=specs_to_json(spec, subprocess_specs),
-                         user_tasks=_user_tasks(spec, subprocess_specs),
-                         name=spec.description if spec.description != process_id else None)
+        raise BpmnError(f"No process with id {process_id!r} in the document (found {spec.name!r}).",
+                        code="bpmn.process_missing")
+    return spec, subprocess_specs
+
+
+def serialized(spec: BpmnProcessSpec, subprocess_specs: dict[str, BpmnProcessSpec]) -> str:
+    """JSON text of the specs, as stored with a process version."""
+    return specs_to_json(spec, subprocess_specs)

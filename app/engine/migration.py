@@ -1,0 +1,153 @@
+"""Moving a running workflow onto a newer version of its process.
+
+The engine aligns the old and new task specs by BPMN id, swaps the specs under the existing
+tasks and re-predicts what lies ahead of the waiting ones. We only let a case move when that is
+harmless: no step it has reached is gone, and nothing a person is working on (its lane, form,
+time limit, scripts) changed under them. Task ids of waiting steps survive, so work items,
+claims and their history stay attached.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
+from SpiffWorkflow.util.task import TaskState
+
+from .serialization import _registry, specs_for
+from .workflow import Workflow
+
+# Attributes of a waiting step's spec that may change without changing the step itself: its
+# neighbours (a step inserted after it), its label and its documentation.
+_HARMLESS_CHANGES = frozenset({"inputs", "outputs", "bpmn_name", "documentation", "description"})
+_ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
+_REACHED = _ACTIVE | TaskState.FINISHED_MASK
+_TIMER_TYPES = ("DurationTimerEventDefinition", "CycleTimerEventDefinition")
+
+
+@dataclass(frozen=True)
+class ElementChange:
+    """One BPMN element that differs between the versions, as far as one case is concerned."""
+
+    element_id: str
+    name: str | None
+    attributes: tuple[str, ...] = ()
+    active: bool = False   # the case waits at it now
+    reached: bool = False  # the case has been there (waiting or done)
+
+
+@dataclass
+class MigrationPlan:
+    """What moving one case would change; `blockers` (English) say why it cannot move."""
+
+    added: list[ElementChange] = field(default_factory=list)
+    removed: list[ElementChange] = field(default_factory=list)
+    changed: list[ElementChange] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def can_move(self) -> bool:
+        return not self.blockers
+
+
+class MigrationRefused(Exception):
+    """The case cannot move to the new version; `reasons` are its plan's blockers."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+def _label(spec: Any) -> str:
+    return f"{spec.bpmn_name} ({spec.bpmn_id})" if getattr(spec, "bpmn_name", None) else spec.bpmn_id
+
+
+def _is_element(spec: Any) -> bool:
+    return bool(getattr(spec, "bpmn_id", None))
+
+
+def _tasks_by_spec(workflow) -> dict[Any, list]:
+    tasks: dict[Any, list] = {}
+    for task in workflow.tasks.values():
+        tasks.setdefault(task.task_spec, []).append(task)
+    return tasks
+
+
+def _plan_one(workflow, new_spec, plan: MigrationPlan) -> WorkflowDiff:
+    spec_diff = SpecDiff(_registry, workflow.spec, new_spec)
+    tasks = _tasks_by_spec(workflow)
+
+    def change(spec: Any, attributes: tuple[str, ...] = ()) -> ElementChange:
+        own = tasks.get(spec, [])
+        return ElementChange(spec.bpmn_id, getattr(spec, "bpmn_name", None), attributes,
+                             active=any(task.has_state(_ACTIVE) for task in own),
+                             reached=any(task.has_state(_REACHED) for task in own))
+
+    plan.added.extend(change(spec) for spec in spec_diff.added if _is_element(spec))
+    for spec in spec_diff.removed:
+        if not _is_element(spec):
+            continue
+        removed = change(spec)
+        plan.removed.append(removed)
+        if removed.reached:
+            plan.blockers.append(f"The case has reached {_label(spec)}, which the new version no longer has.")
+    for spec, attributes in spec_diff.changed.items():
+        if not _is_element(spec):
+            continue
+        changed = change(spec, tuple(attributes))
+        plan.changed.append(changed)
+        significant = sorted(set(attributes) - _HARMLESS_CHANGES)
+        if changed.active and significant:
+            plan.blockers.append(f"{_label(spec)} is in progress and its {', '.join(significant)} changed; "
+                                 "finish it on the current version first.")
+    for task in workflow.get_tasks(state=TaskState.WAITING, skip_subprocesses=True):
+        definition = getattr(task.task_spec, "event_definition", None)
+        if type(definition).__name__ in _TIMER_TYPES:
+            plan.notes.append(f"The timer {_label(task.task_spec)} restarts from the moment of migration.")
+    return WorkflowDiff(workflow, spec_diff)
+
+
+def _diffs(wf: Workflow, new_spec_json: str) -> tuple[MigrationPlan, list]:
+    plan = MigrationPlan()
+    bpmn = wf._bpmn
+    new_spec, new_subprocesses = specs_for(new_spec_json)
+    if new_spec.name != bpmn.spec.name:
+        plan.blockers.append(f"The new version is of process {new_spec.name}, not {bpmn.spec.name}.")
+        return plan, []
+    steps = [(bpmn, _plan_one(bpmn, new_spec, plan), new_spec)]
+    for subworkflow in bpmn.subprocesses.values():
+        called = new_subprocesses.get(subworkflow.spec.name)
+        if called is None:
+            # An embedded subprocess is a task spec of its parent and already compared there.
+            if subworkflow.spec.name in new_spec.task_specs:
+                continue
+            plan.blockers.append(f"The case is inside process {subworkflow.spec.name}, "
+                                 "which the new version no longer calls.")
+            continue
+        steps.append((subworkflow, _plan_one(subworkflow, called, plan), called))
+    return plan, steps
+
+
+def plan_migration(wf: Workflow, new_spec_json: str) -> MigrationPlan:
+    """What moving this workflow to the new spec would change, and whether it may (dry run)."""
+    return _diffs(wf, new_spec_json)[0]
+
+
+def migrate(wf: Workflow, new_spec_json: str) -> tuple[Workflow, MigrationPlan]:
+    """A handle on the workflow moved to the new spec; MigrationRefused when it may not move.
+
+    The moved state is dumped and loaded again against the new spec before it is handed back,
+    so a state the new version cannot read is refused here rather than found broken later.
+    """
+    plan, steps = _diffs(wf, new_spec_json)
+    if not plan.can_move:
+        raise MigrationRefused(plan.blockers)
+    for workflow, diff, spec in steps:
+        migrate_workflow(diff, workflow, spec)
+    try:
+        moved = Workflow.load(new_spec_json, wf.dump())
+        moved._check_depth()
+    except Exception as exc:  # noqa: BLE001 - any failure means the case stays where it is
+        raise MigrationRefused([f"The moved state cannot be used: {exc}"]) from exc
+    return moved, plan
