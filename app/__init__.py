@@ -12,6 +12,8 @@ from app.engine import register_script_function
 from app.extensions import babel, csrf, db, login_manager, migrate
 from app.jobs.runner import start_in_process_scheduler
 from app.services.case_clock import working_days_ahead
+from app.services.form_versions import DatabaseForms
+from app.taskforms.registry import DEPLOYED_FORMS_KEY
 from app.views import register_blueprints
 
 
@@ -36,6 +38,8 @@ def create_app(config_object: type | object = Config, **overrides) -> Flask:
     vendor.register(app)
     register_commands(app)
     register_script_function("working_days_ahead", working_days_ahead)
+    # Forms deployed from the process designer take precedence over the forms folder.
+    app.extensions[DEPLOYED_FORMS_KEY] = DatabaseForms()
     # Only when SCHEDULER_IN_PROCESS=1 (the first-run dev server); production runs `flask scheduler`.
     start_in_process_scheduler(app)
 

@@ -11,7 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from app.archive_cli import archive_cli
 from app.extensions import db
-from app.services import calendar, catalogue, org
+from app.services import calendar, catalogue, org, process_checks
 from app.services.errors import ServiceError
 
 workflows_cli = AppGroup("workflows", help="Deploy and check BPMN processes and service items.")
@@ -67,6 +67,29 @@ def deploy_command():
     for name, message in report.failed.items():
         click.echo(f"REFUSED   {name}: {message}", err=True)
     if report.failed:
+        sys.exit(1)
+
+
+@workflows_cli.command("check")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--process-id", default=None, help="Process to check when a file has several executable ones.")
+def check_command(files, process_id):
+    """Run the deployment checks on BPMN files (default: every file of the workflows folder).
+
+    Prints one line per problem (file:line: severity [element] message); exit 1 on any error.
+    """
+    paths = list(files) or sorted(Path(current_app.config["WORKFLOWS_DIR"]).glob("*.bpmn"))
+    failed = False
+    for path in paths:
+        check = process_checks.check_process(path.read_bytes(), process_id or (path.stem if not files else None))
+        for finding in check.findings:
+            where = f"{path.name}:{finding.line}" if finding.line else path.name
+            element = f" [{finding.element_id}]" if finding.element_id else ""
+            click.echo(f"{where}: {finding.severity}{element} {finding.message}", err=finding.severity == "error")
+        failed = failed or not check.ok
+        click.echo(f"{path.name}: {'ok' if check.ok else 'REFUSED'} ({len(check.errors)} errors, "
+                   f"{len(check.warnings)} warnings)")
+    if failed:
         sys.exit(1)
 
 

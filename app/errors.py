@@ -19,12 +19,14 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-def error_response(status: int, message: str, fields: dict | None = None):
+def error_response(status: int, message: str, fields: dict | None = None, problems: list | None = None):
     """A JSON body for the API, the error page for people."""
     if _wants_json():
         body = {"error": str(message)}
         if fields is not None:
             body["fields"] = {k: str(v) for k, v in fields.items()}
+        if problems is not None:
+            body["problems"] = problems
         return jsonify(body), status
     return render_template("error.html", status=status, message=message, fields=fields or {}), status
 
@@ -36,7 +38,7 @@ def register_error_handlers(app: Flask) -> None:
     def service_error(exc: ServiceError):
         db.session.rollback()
         fields = exc.fields if (exc.fields or exc.status == 422) else None
-        return error_response(exc.status, exc.message, fields)
+        return error_response(exc.status, exc.message, fields, getattr(exc, "problems", None))
 
     @app.errorhandler(StaleDataError)
     def stale(exc):

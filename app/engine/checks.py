@@ -21,6 +21,7 @@ from .parsing import (
     reference_problems,
     safe_root,
     serialized,
+    service_task_problems,
     user_tasks,
     validate_schema,
 )
@@ -100,6 +101,7 @@ def check_bpmn(xml: bytes, process_id: str | None = None) -> BpmnCheck:
         check.problems.append(Problem.of(exc))
         return check
     check.problems.extend(Problem.of(error) for error in reference_problems(root, ids))
+    check.problems.extend(Problem.of(error) for error in service_task_problems(root))
     for caller in calls_to_missing_processes(root):
         name = caller.get("calledElement") or ""
         check.problems.append(Problem(

@@ -13,7 +13,6 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from SpiffWorkflow.spiff.specs.defaults import ServiceTask
 
 from .errors import BpmnError
 from .sandbox import refusal_reason
@@ -213,17 +212,19 @@ def _sources(process: BpmnProcessSpec) -> Iterator[tuple[str, str, str, bool]]:
                 yield element_id, f"condition towards {target}", source, True
 
 
+def service_task_problems(root: etree._Element) -> Iterator[BpmnError]:
+    """Service tasks: the app calls external systems itself, never from a process."""
+    for element in root.iter(f"{_BPMN}serviceTask"):
+        yield BpmnError("Service tasks are not supported; use a user task or a script task.",
+                        line=element.sourceline, element_id=element.get("id"), code="bpmn.service_task")
+
+
 def process_problems(process: BpmnProcessSpec, ids: dict[str, etree._Element]) -> Iterator[BpmnError]:
-    """Service tasks, and scripts, conditions and timer expressions the restricted compiler refuses."""
+    """Scripts, conditions and timer expressions the restricted compiler refuses."""
     def line(element_id: str | None) -> int | None:
         element = ids.get(element_id or "")
         return element.sourceline if element is not None else None
 
-    for task_spec in process.task_specs.values():
-        if isinstance(task_spec, ServiceTask):
-            element_id = getattr(task_spec, "bpmn_id", None)
-            yield BpmnError("Service tasks are not supported; use a user task or a script task.",
-                            line=line(element_id), element_id=element_id, code="bpmn.service_task")
     for element_id, what, source, is_expression in _sources(process):
         reason = refusal_reason(source, expression=is_expression)
         if reason:

@@ -4,6 +4,7 @@ from app.models.applicant import Applicant
 from app.models.archive import ArchivePackage, ArchiveSerial
 from app.models.calendar import CalendarDay, CalendarYear
 from app.models.case import Case, CaseMaterial, CaseSerial, QueryGuard
+from app.models.design import DesignEvent, FormVersion, ProcessDraft, ProcessMigration
 from app.models.document import CaseDocument, DocumentSerial
 from app.models.event import CaseEvent
 from app.models.item import ServiceItem
@@ -17,6 +18,6 @@ from app.models.work_item import WorkItem
 __all__ = [
     "Alert", "CalendarDay", "CalendarYear", "OutboxMessage", "SupervisionOrder",
     "ApiToken", "Applicant", "ArchivePackage", "ArchiveSerial", "Case", "CaseDocument", "CaseEvent", "CaseMaterial", "CaseRating",
-    "CaseSerial", "Department", "DocumentSerial", "ProcessVersion", "QueryGuard", "RatingFollowUp",
+    "CaseSerial", "Department", "DesignEvent", "FormVersion", "ProcessDraft", "ProcessMigration", "DocumentSerial", "ProcessVersion", "QueryGuard", "RatingFollowUp",
     "Notification", "ServiceItem", "User", "WorkItem", "user_departments",
 ]

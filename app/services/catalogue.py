@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,15 +13,13 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from app.engine import BpmnError, parse_bpmn
+from app.engine import parse_bpmn
 from app.extensions import db
 from app.models import Department, ProcessVersion, ServiceItem, User
 from app.models.archive import CLASSIFICATIONS
 from app.models.item import CASE_TYPES, LIMIT_UNITS, RETENTION_PERIODS
-from app.services import case_clock
 from app.services.errors import ValidationFailed
-from app.taskforms import get_registry
-from app.taskforms.registry import UnknownForm
+from app.services.process_checks import ProcessRefused, check_process
 
 # Who applies, beyond the applicant in person: these make further materials required.
 APPLICATION_CONDITIONS = ("agent", "guardian", "heir")
@@ -29,6 +28,7 @@ _LIMIT = {
     "type": "object", "required": ["value", "unit"], "additionalProperties": False,
     "properties": {"value": {"type": "integer", "minimum": 0}, "unit": {"enum": list(LIMIT_UNITS)}},
 }
+PROCESS_ID_SHAPE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}")
 # The shape of a `<name>.item.toml` file next to its BPMN.
 ITEM_FILE_SCHEMA = {
     "type": "object",
@@ -87,59 +87,29 @@ def user_tasks_of(version: ProcessVersion) -> tuple:
     return cache[version.id]
 
 
-def _check_references(parsed) -> None:
-    """Every lane must be a department and every user task must name an existing form.
-
-    Tasks of a called process are listed with the lane of their calling activity when they have
-    none (the parser does that), so they pass as long as the caller sits in a department lane.
-    A task with `departmentFrom` (a countersign child) gets its department from task data at run
-    time: it needs no lane, but a lane it has is its fallback and must be a department too.
-    """
-    departments = set(db.session.scalars(select(Department.code)))
-    forms = get_registry()
-    problems = []
-    for task in parsed.user_tasks:
-        runtime_department = task.department_from is not None and task.lane is None
-        if task.lane not in departments and not runtime_department:
-            problems.append(_("Task %(task)s: lane %(lane)s is not a known department code.",
-                              task=task.bpmn_id, lane=task.lane or "-"))
-        try:
-            case_clock.parse_step_limit(task.properties.get("stepLimit"))
-        except ValueError:
-            problems.append(_("Task %(task)s: step limit %(limit)s does not parse (use e.g. 2wd, 3d or 4h).",
-                              task=task.bpmn_id, limit=task.properties.get("stepLimit")))
-        if not task.form_key:
-            problems.append(_("Task %(task)s names no form (formKey).", task=task.bpmn_id))
-        else:
-            try:
-                forms.get(task.form_key)
-            except UnknownForm:
-                problems.append(_("Task %(task)s: form %(form)s does not exist.", task=task.bpmn_id, form=task.form_key))
-    if problems:
-        raise ValidationFailed("; ".join(problems))
-
-
-def deploy_bpmn(process_id: str, xml: bytes, source_file: str, actor: User | None = None) -> ProcessVersion | None:
-    """Store a changed BPMN as a new version; None when identical to the newest one."""
-    digest = hashlib.sha256(xml).hexdigest()
-    latest = current_version(process_id)
-    if latest is not None and latest.sha256 == digest:
-        return None
-    try:
-        parsed = parse_bpmn(xml, process_id)
-    except BpmnError as exc:
-        raise ValidationFailed(_("The BPMN file was refused: %(reason)s", reason=exc.message)) from exc
-    _check_references(parsed)
+def store_version(parsed, xml: bytes, source_file: str, actor: User | None = None) -> ProcessVersion:
+    """Store a checked process as its next version; new cases start on it, running ones keep theirs."""
     next_number = (db.session.scalar(
-        select(func.max(ProcessVersion.version)).where(ProcessVersion.process_id == process_id)) or 0) + 1
+        select(func.max(ProcessVersion.version)).where(ProcessVersion.process_id == parsed.process_id)) or 0) + 1
     version = ProcessVersion(
-        process_id=process_id, version=next_number, name=parsed.name,
-        source_file=source_file, sha256=digest, bpmn_xml=xml.decode("utf-8"), spec_json=parsed.spec_json,
-        deployed_by_id=actor.id if actor else None,
+        process_id=parsed.process_id, version=next_number, name=parsed.name,
+        source_file=source_file, sha256=hashlib.sha256(xml).hexdigest(), bpmn_xml=xml.decode("utf-8"),
+        spec_json=parsed.spec_json, deployed_by_id=actor.id if actor else None,
     )
     db.session.add(version)
     db.session.flush()
     return version
+
+
+def deploy_bpmn(process_id: str, xml: bytes, source_file: str, actor: User | None = None) -> ProcessVersion | None:
+    """Check and store a changed BPMN as a new version; None when identical to the newest one."""
+    latest = current_version(process_id)
+    if latest is not None and latest.sha256 == hashlib.sha256(xml).hexdigest():
+        return None
+    check = check_process(xml, process_id)
+    if not check.ok:
+        raise ProcessRefused(check)
+    return store_version(check.engine.parsed, xml, source_file, actor)
 
 
 def _load_item_file(path: Path) -> dict:

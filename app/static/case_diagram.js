@@ -80,7 +80,9 @@
     var viewer = new window.BpmnJS({container: container, height: "100%", width: "100%"});
     // The wheel keeps scrolling the page; zoom with the buttons, pan by dragging.
     try { viewer.get("zoomScroll").toggle(false); } catch (e) { /* a viewer without zoomScroll */ }
-    Promise.all([getText(container.dataset.xmlUrl), getJson(container.dataset.markersUrl)])
+    // A plain preview (a process version) has no markers to show.
+    var markers = container.dataset.markersUrl ? getJson(container.dataset.markersUrl) : Promise.resolve({});
+    Promise.all([getText(container.dataset.xmlUrl), markers])
       .then(function (results) {
         return viewer.importXML(results[0]).then(function () { return results[1]; });
       })

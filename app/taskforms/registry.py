@@ -5,6 +5,7 @@ import json
 import re
 import threading
 from pathlib import Path
+from typing import Protocol
 
 from flask import current_app
 from jsonschema import Draft202012Validator
@@ -13,13 +14,14 @@ from jsonschema.exceptions import SchemaError
 from app.taskforms.errors import InvalidForm, UnknownForm
 from app.taskforms.form import TaskForm
 
-__all__ = ["FormRegistry", "InvalidForm", "UnknownForm", "get_registry", "is_form_key"]
+__all__ = ["DEPLOYED_FORMS_KEY", "DeployedForms", "FormRegistry", "form_from_schema", "InvalidForm", "UnknownForm", "get_registry", "is_form_key"]
 
 # Keys come from BPMN files and URLs; this shape keeps them inside the forms folder.
 _KEY_SHAPE = re.compile(r"[a-z][a-z0-9_]*")
 _MAX_KEY_LENGTH = 100
 _DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
 _EXTENSION_KEY = "taskforms"
+DEPLOYED_FORMS_KEY = "taskforms_deployed"
 
 
 def is_form_key(key: object) -> bool:
@@ -35,8 +37,13 @@ def _load(key: str, path: Path) -> TaskForm:
         raise InvalidForm(key, f"not valid JSON: {exc}") from exc
     except OSError as exc:
         raise InvalidForm(key, f"cannot be read: {exc.strerror}") from exc
+    return form_from_schema(key, schema)
+
+
+def form_from_schema(key: str, schema: object) -> TaskForm:
+    """Check a form definition (a JSON Schema object) and wrap it; InvalidForm says what is wrong."""
     if not isinstance(schema, dict):
-        raise InvalidForm(key, "the file must hold a JSON object")
+        raise InvalidForm(key, "the form must be a JSON object")
     if schema.get("$schema", _DRAFT_2020_12) != _DRAFT_2020_12:
         raise InvalidForm(key, "only JSON Schema draft 2020-12 is supported")
     try:
@@ -46,27 +53,51 @@ def _load(key: str, path: Path) -> TaskForm:
     return TaskForm(key, schema)
 
 
-class FormRegistry:
-    """Task forms from one folder, loaded on first use and reloaded when their file changes."""
+class DeployedForms(Protocol):
+    """Forms deployed from the process designer, which take precedence over the folder's files."""
 
-    def __init__(self, forms_dir: str | Path) -> None:
+    def newest_id(self, key: str) -> int | None: ...
+    def schema(self, version_id: int) -> dict: ...
+    def keys(self) -> list[str]: ...
+
+
+class FormRegistry:
+    """Task forms from one folder, loaded on first use and reloaded when their file changes.
+
+    With `deployed`, a form deployed from the designer replaces the file of the same key.
+    """
+
+    def __init__(self, forms_dir: str | Path, deployed: DeployedForms | None = None) -> None:
         self.forms_dir = Path(forms_dir)
+        self.deployed = deployed
         self._cache: dict[str, tuple[int, TaskForm]] = {}
+        self._deployed_cache: dict[int, TaskForm] = {}
         self._lock = threading.Lock()
 
     def __contains__(self, key: object) -> bool:
-        return is_form_key(key) and (self.forms_dir / f"{key}.json").is_file()
+        if not is_form_key(key):
+            return False
+        return (self.forms_dir / f"{key}.json").is_file() or (
+            self.deployed is not None and self.deployed.newest_id(key) is not None)
 
     def keys(self) -> list[str]:
-        """Sorted keys of all form files in the folder."""
-        if not self.forms_dir.is_dir():
-            return []
-        return sorted(p.stem for p in self.forms_dir.glob("*.json") if p.is_file() and is_form_key(p.stem))
+        """Sorted keys of all forms: the folder's files and the deployed ones."""
+        keys = set(self.deployed.keys()) if self.deployed is not None else set()
+        if self.forms_dir.is_dir():
+            keys.update(p.stem for p in self.forms_dir.glob("*.json") if p.is_file() and is_form_key(p.stem))
+        return sorted(keys)
 
     def get(self, key: str) -> TaskForm:
         """The form for key; UnknownForm when missing or not a form key, InvalidForm when broken."""
         if not is_form_key(key):
             raise UnknownForm(key, "not a valid task form key")
+        version_id = self.deployed.newest_id(key) if self.deployed is not None else None
+        if version_id is not None:
+            # Deployed versions never change: each is checked once.
+            form = self._deployed_cache.get(version_id)
+            if form is None:
+                form = self._deployed_cache[version_id] = form_from_schema(key, self.deployed.schema(version_id))
+            return form
         path = self.forms_dir / f"{key}.json"
         try:
             # Checking mtime lets designers edit a form file without restarting the app.
@@ -92,6 +123,7 @@ def get_registry() -> FormRegistry:
     forms_dir = Path(current_app.config["FORMS_DIR"])
     registry = current_app.extensions.get(_EXTENSION_KEY)
     if not isinstance(registry, FormRegistry) or registry.forms_dir != forms_dir:
-        registry = FormRegistry(forms_dir)
+        # The app factory wires in the deployed forms (the database), when there are any.
+        registry = FormRegistry(forms_dir, current_app.extensions.get(DEPLOYED_FORMS_KEY))
         current_app.extensions[_EXTENSION_KEY] = registry
     return registry

@@ -20,6 +20,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(archive_bp)
     from app.views.archive_transfer import bp as archive_transfer_bp
     app.register_blueprint(archive_transfer_bp)
+    from app.views.designer import bp as designer_bp
+    app.register_blueprint(designer_bp)
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
 

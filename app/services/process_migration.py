@@ -1,0 +1,141 @@
+"""Moving running cases to a newer version of their process: a dry run, then the chosen cases.
+
+Each case moves in its own savepoint under its row lock, so one refusal (or failure) never stops
+the others; every attempt, moved or refused, is recorded with its reasons.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import undefer
+
+from app.engine import BpmnError, ElementChange, MigrationPlan, MigrationRefused, WorkflowError, migrate, plan_migration
+from app.extensions import db
+from app.models import Case, ProcessMigration, ProcessVersion, User
+from app.models.case import FINISHED_STATUSES
+from app.services.case_events import record_event
+from app.services.case_runtime import load_workflow, open_work_items, save_workflow
+from app.services.designer import record
+from app.services.errors import ServiceError, ValidationFailed
+from app.services.process_versions import get_version
+
+MAX_CASES_PER_RUN = 500
+
+
+@dataclass
+class CasePlan:
+    """One running case: the version it is on and what moving it would change."""
+
+    case_no: str
+    applicant_name: str
+    from_version: int
+    plan: MigrationPlan
+
+    @property
+    def can_move(self) -> bool:
+        return self.plan.can_move
+
+
+@dataclass
+class MigrationRun:
+    moved: list[str] = field(default_factory=list)
+    refused: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _changes(changes: list[ElementChange]) -> list[dict]:
+    return [{"element_id": c.element_id, "name": c.name, "attributes": list(c.attributes),
+             "active": c.active, "reached": c.reached} for c in changes]
+
+
+def plan_as_dict(plan: MigrationPlan) -> dict:
+    """The API shape of a plan."""
+    return {"can_move": plan.can_move, "added": _changes(plan.added), "removed": _changes(plan.removed),
+            "changed": _changes(plan.changed), "blockers": plan.blockers, "notes": plan.notes}
+
+
+def _running_cases(target: ProcessVersion, case_nos: list[str] | None, lock: bool = False) -> list[Case]:
+    query = (select(Case).join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
+             .where(ProcessVersion.process_id == target.process_id, ProcessVersion.version < target.version,
+                    Case.status.not_in(FINISHED_STATUSES))
+             .options(undefer(Case.workflow_state)).order_by(Case.id))
+    if case_nos is not None:
+        query = query.where(Case.case_no.in_(case_nos))
+    else:
+        query = query.limit(MAX_CASES_PER_RUN)
+    if lock:
+        query = query.with_for_update(of=Case).execution_options(populate_existing=True)
+    return list(db.session.scalars(query))
+
+
+def _plan(case: Case, target: ProcessVersion) -> MigrationPlan:
+    try:
+        return plan_migration(load_workflow(case), target.spec_json)
+    except BpmnError as exc:  # a state the engine cannot read stays where it is
+        return MigrationPlan(blockers=[exc.message])
+
+
+def dry_run(process_id: str, to_version: int) -> tuple[ProcessVersion, list[CasePlan]]:
+    """What moving each running case of older versions to `to_version` would change (nothing is saved)."""
+    target = get_version(process_id, to_version)
+    versions = dict(db.session.execute(select(ProcessVersion.id, ProcessVersion.version)
+                                       .where(ProcessVersion.process_id == process_id)).all())
+    return target, [CasePlan(case.case_no, case.applicant_name, versions[case.process_version_id], _plan(case, target))
+                    for case in _running_cases(target, None)]
+
+
+def _case_numbers(case_nos: object) -> list[str]:
+    if (not isinstance(case_nos, list) or not case_nos or len(case_nos) > MAX_CASES_PER_RUN
+            or not all(isinstance(no, str) and no for no in case_nos)):
+        raise ValidationFailed(_("Choose between 1 and %(max)s cases to migrate.", max=MAX_CASES_PER_RUN))
+    return list(dict.fromkeys(case_nos))
+
+
+def _move(case: Case, target: ProcessVersion, actor: User) -> dict:
+    """Move one locked case; MigrationRefused (nothing changed) when it may not move."""
+    moved, plan = migrate(load_workflow(case), target.spec_json)
+    source = case.process_version
+    case.process_version_id = target.id
+    details = {"from_version": source.version, "to_version": target.version}
+    record_event(case, actor, "process_migrated", details=details)
+    save_workflow(case, moved, actor, open_items=open_work_items(case.id))
+    return plan_as_dict(plan)
+
+
+def migrate_cases(process_id: str, to_version: int, case_nos: object, actor: User) -> MigrationRun:
+    """Move the chosen cases to `to_version`; each one moves or is refused on its own."""
+    target = get_version(process_id, to_version)
+    wanted = _case_numbers(case_nos)
+    cases = {case.case_no: case for case in _running_cases(target, wanted, lock=True)}
+    run = MigrationRun()
+    for case_no in wanted:
+        case = cases.get(case_no)
+        if case is None:
+            run.refused[case_no] = [_("The case is not running on an older version of this process.")]
+            continue
+        from_version_id = case.process_version_id
+        try:
+            with db.session.begin_nested():
+                changes = _move(case, target, actor)
+        except MigrationRefused as exc:
+            run.refused[case_no] = exc.reasons
+        except (ServiceError, WorkflowError) as exc:
+            run.refused[case_no] = [exc.message]
+        else:
+            run.moved.append(case_no)
+        outcome = "migrated" if case_no in run.moved else "refused"
+        db.session.add(ProcessMigration(
+            case_id=case.id, from_version_id=from_version_id, to_version_id=target.id, outcome=outcome,
+            reasons=run.refused.get(case_no), changes=changes if outcome == "migrated" else None,
+            actor_id=actor.id, actor_name=actor.display_name))
+    record(process_id, "cases_migrated", actor, version=target.version, moved=len(run.moved),
+           refused=len(run.refused))
+    return run
+
+
+def migrations_to(process_id: str, limit: int = 200) -> list[ProcessMigration]:
+    """The newest migration records of a process's cases."""
+    return list(db.session.scalars(
+        select(ProcessMigration).join(ProcessVersion, ProcessVersion.id == ProcessMigration.to_version_id)
+        .where(ProcessVersion.process_id == process_id).order_by(ProcessMigration.id.desc()).limit(limit)))
