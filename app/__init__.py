@@ -23,6 +23,7 @@ def create_app(config_object: type | object = Config, **overrides) -> Flask:
     app.config.from_object(config_object)
     app.config.update(overrides)
     app.json.ensure_ascii = False  # Chinese stays readable in API answers
+    app.json.sort_keys = False  # form definitions keep their field order
     if not app.config.get("SECRET_KEY"):
         raise RuntimeError("SECRET_KEY is not set: export SECRET_KEY or run bin/setup to create instance/secret_key")
 

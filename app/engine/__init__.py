@@ -5,7 +5,7 @@ states without their (separately stored, cached) process specs.
 """
 from .checks import ERROR, WARNING, BpmnCheck, Problem, check_bpmn, parse_bpmn
 from .errors import BpmnError, TaskNotReady, WorkflowError, WorkflowTooDeep
-from .migration import ElementChange, MigrationPlan, MigrationRefused, migrate, plan_migration
+from .migration import ElementChange, MigrationFinding, MigrationPlan, MigrationRefused, migrate, plan_migration
 from .parsing import MAX_BPMN_BYTES, ParsedProcess, UserTaskInfo
 from .sandbox import register_script_function
 from .serialization import SERIALIZER_VERSION, clear_spec_cache
@@ -13,7 +13,7 @@ from .workflow import MAX_TASK_DEPTH, ReadyTask, Workflow
 
 __all__ = [
     "ERROR", "WARNING", "BpmnCheck", "Problem", "check_bpmn",
-    "ElementChange", "MigrationPlan", "MigrationRefused", "migrate", "plan_migration",
+    "ElementChange", "MigrationFinding", "MigrationPlan", "MigrationRefused", "migrate", "plan_migration",
     "BpmnError", "TaskNotReady", "WorkflowError", "WorkflowTooDeep",
     "MAX_BPMN_BYTES", "ParsedProcess", "UserTaskInfo", "parse_bpmn",
     "register_script_function", "SERIALIZER_VERSION", "clear_spec_cache",

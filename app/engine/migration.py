@@ -36,15 +36,32 @@ class ElementChange:
     reached: bool = False  # the case has been there (waiting or done)
 
 
+@dataclass(frozen=True)
+class MigrationFinding:
+    """Why a case cannot move (a blocker) or what moving it does (a note); `code` lets the app word it.
+
+    Codes: removed_reached, active_changed, other_process, called_process_removed, state_unusable,
+    timer_restarts. `subject` is the step or process concerned.
+    """
+
+    code: str
+    message: str
+    subject: str = ""
+    attributes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclass
 class MigrationPlan:
-    """What moving one case would change; `blockers` (English) say why it cannot move."""
+    """What moving one case would change; `blockers` say why it cannot move."""
 
     added: list[ElementChange] = field(default_factory=list)
     removed: list[ElementChange] = field(default_factory=list)
     changed: list[ElementChange] = field(default_factory=list)
-    blockers: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    blockers: list[MigrationFinding] = field(default_factory=list)
+    notes: list[MigrationFinding] = field(default_factory=list)
 
     @property
     def can_move(self) -> bool:
@@ -54,8 +71,8 @@ class MigrationPlan:
 class MigrationRefused(Exception):
     """The case cannot move to the new version; `reasons` are its plan's blockers."""
 
-    def __init__(self, reasons: list[str]) -> None:
-        super().__init__("; ".join(reasons))
+    def __init__(self, reasons: list[MigrationFinding]) -> None:
+        super().__init__("; ".join(map(str, reasons)))
         self.reasons = reasons
 
 
@@ -91,7 +108,8 @@ def _plan_one(workflow, new_spec, plan: MigrationPlan) -> WorkflowDiff:
         removed = change(spec)
         plan.removed.append(removed)
         if removed.reached:
-            plan.blockers.append(f"The case has reached {_label(spec)}, which the new version no longer has.")
+            plan.blockers.append(MigrationFinding("removed_reached", f"The case has reached {_label(spec)}, which the new "
+                                         "version no longer has.", _label(spec)))
     for spec, attributes in spec_diff.changed.items():
         if not _is_element(spec):
             continue
@@ -99,12 +117,14 @@ def _plan_one(workflow, new_spec, plan: MigrationPlan) -> WorkflowDiff:
         plan.changed.append(changed)
         significant = sorted(set(attributes) - _HARMLESS_CHANGES)
         if changed.active and significant:
-            plan.blockers.append(f"{_label(spec)} is in progress and its {', '.join(significant)} changed; "
-                                 "finish it on the current version first.")
+            plan.blockers.append(MigrationFinding("active_changed", f"{_label(spec)} is in progress and its "
+                                         f"{', '.join(significant)} changed; finish it on the current version first.",
+                                         _label(spec), tuple(significant)))
     for task in workflow.get_tasks(state=TaskState.WAITING, skip_subprocesses=True):
         definition = getattr(task.task_spec, "event_definition", None)
         if type(definition).__name__ in _TIMER_TYPES:
-            plan.notes.append(f"The timer {_label(task.task_spec)} restarts from the moment of migration.")
+            plan.notes.append(MigrationFinding("timer_restarts", f"The timer {_label(task.task_spec)} restarts from the "
+                                      "moment of migration.", _label(task.task_spec)))
     return WorkflowDiff(workflow, spec_diff)
 
 
@@ -113,7 +133,8 @@ def _diffs(wf: Workflow, new_spec_json: str) -> tuple[MigrationPlan, list]:
     bpmn = wf._bpmn
     new_spec, new_subprocesses = specs_for(new_spec_json)
     if new_spec.name != bpmn.spec.name:
-        plan.blockers.append(f"The new version is of process {new_spec.name}, not {bpmn.spec.name}.")
+        plan.blockers.append(MigrationFinding("other_process", f"The new version is of process {new_spec.name}, "
+                                     f"not {bpmn.spec.name}.", new_spec.name))
         return plan, []
     steps = [(bpmn, _plan_one(bpmn, new_spec, plan), new_spec)]
     for subworkflow in bpmn.subprocesses.values():
@@ -122,8 +143,9 @@ def _diffs(wf: Workflow, new_spec_json: str) -> tuple[MigrationPlan, list]:
             # An embedded subprocess is a task spec of its parent and already compared there.
             if subworkflow.spec.name in new_spec.task_specs:
                 continue
-            plan.blockers.append(f"The case is inside process {subworkflow.spec.name}, "
-                                 "which the new version no longer calls.")
+            plan.blockers.append(MigrationFinding("called_process_removed", f"The case is inside process "
+                                         f"{subworkflow.spec.name}, which the new version no longer calls.",
+                                         subworkflow.spec.name))
             continue
         steps.append((subworkflow, _plan_one(subworkflow, called, plan), called))
     return plan, steps
@@ -149,5 +171,5 @@ def migrate(wf: Workflow, new_spec_json: str) -> tuple[Workflow, MigrationPlan]:
         moved = Workflow.load(new_spec_json, wf.dump())
         moved._check_depth()
     except Exception as exc:  # noqa: BLE001 - any failure means the case stays where it is
-        raise MigrationRefused([f"The moved state cannot be used: {exc}"]) from exc
+        raise MigrationRefused([MigrationFinding("state_unusable", f"The moved state cannot be used: {exc}", str(exc))]) from exc
     return moved, plan

@@ -97,10 +97,17 @@ def _shape_checked(bpmn: object, forms: object, item: object) -> bytes:
     return bpmn.encode("utf-8")
 
 
+def _item_given(item: dict | None) -> dict | None:
+    """Item settings without the fields left empty in the modeller (and without the implied process id)."""
+    if item is None:
+        return None
+    return {key: value for key, value in item.items() if value not in (None, "") and key != "process_id"}
+
+
 def check_draft(process_id: str, bpmn: object, forms: object, item: object) -> ProcessCheck:
     """Every deployment check of an edited draft, without saving anything."""
     xml = _shape_checked(bpmn, forms, item)
-    return check_process(xml, process_id, forms, item, catalogue.ITEM_FILE_SCHEMA)
+    return check_process(xml, process_id, forms, _item_given(item), catalogue.ITEM_FILE_SCHEMA)
 
 
 def _stale(draft: ProcessDraft) -> Conflict:
@@ -131,7 +138,8 @@ def save_draft(process_id: str, revision: object, bpmn: object, forms: object, i
         if revision != 0:
             raise Conflict(_("This draft was deployed or removed after you opened it. Reload the page."))
         latest = catalogue.current_version(process_id)
-        draft = ProcessDraft(process_id=process_id, revision=0, base_version_id=latest.id if latest else None)
+        draft = ProcessDraft(process_id=process_id, revision=0, bpmn_xml=bpmn, forms=forms,
+                             base_version_id=latest.id if latest else None)
         try:
             with db.session.begin_nested():
                 db.session.add(draft)
@@ -140,7 +148,7 @@ def save_draft(process_id: str, revision: object, bpmn: object, forms: object, i
             raise _stale(_draft(process_id)) from None
     elif draft.revision != revision:
         raise _stale(draft)
-    draft.bpmn_xml, draft.forms, draft.item = bpmn, forms, item
+    draft.bpmn_xml, draft.forms, draft.item = bpmn, forms, _item_given(item)
     draft.revision += 1
     draft.updated_at = utcnow()
     draft.updated_by = actor

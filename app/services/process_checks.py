@@ -105,9 +105,10 @@ def _engine_finding(problem: Problem) -> Finding:
 
 
 def _lane_findings(check: BpmnCheck, departments: set[str]) -> list[Finding]:
-    return [Finding(ERROR, "lane.unknown", _("Lane %(lane)s is not a known department code.", lane=name or "-"),
+    return [Finding(ERROR, "lane.unknown", _("Lane %(lane)s is not a known department code.", lane=name),
                     lane_id, line)
-            for lane_id, name, line in check.lanes if name not in departments]
+            # A lane without a name routes nothing: its user tasks are reported when they need a department.
+            for lane_id, name, line in check.lanes if name and name not in departments]
 
 
 def _task_findings(check: BpmnCheck, form_exists) -> list[Finding]:

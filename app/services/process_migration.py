@@ -8,10 +8,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
-from app.engine import BpmnError, ElementChange, MigrationPlan, MigrationRefused, WorkflowError, migrate, plan_migration
+from app.engine import (
+    BpmnError,
+    ElementChange,
+    MigrationFinding,
+    MigrationPlan,
+    MigrationRefused,
+    WorkflowError,
+    migrate,
+    plan_migration,
+)
 from app.extensions import db
 from app.models import Case, ProcessMigration, ProcessVersion, User
 from app.models.case import FINISHED_STATUSES
@@ -44,6 +54,29 @@ class MigrationRun:
     refused: dict[str, list[str]] = field(default_factory=dict)
 
 
+_FINDINGS = {
+    "removed_reached": _l("The case has reached %(subject)s, which the new version no longer has."),
+    "active_changed": _l("%(subject)s is in progress and its %(attributes)s changed; finish it on the current "
+                         "version first."),
+    "other_process": _l("The new version belongs to another process (%(subject)s)."),
+    "called_process_removed": _l("The case is inside process %(subject)s, which the new version no longer calls."),
+    "state_unusable": _l("The moved case could not be read back: %(subject)s"),
+    "state_unreadable": _l("The case's stored state cannot be read: %(subject)s"),
+    "timer_restarts": _l("The timer %(subject)s starts again from the moment of migration."),
+}
+_ATTRIBUTES = {"extensions": _l("form or time limit"), "lane": _l("department"), "typename": _l("kind of step"),
+               "script": _l("script"), "prescript": _l("script"), "postscript": _l("script")}
+
+
+def wording(finding: MigrationFinding) -> str:
+    """A blocker or note in the user's language."""
+    template = _FINDINGS.get(finding.code)
+    if template is None:
+        return finding.message
+    attributes = ", ".join(dict.fromkeys(str(_ATTRIBUTES.get(a, a)) for a in finding.attributes))
+    return str(template) % {"subject": finding.subject, "attributes": attributes}
+
+
 def _changes(changes: list[ElementChange]) -> list[dict]:
     return [{"element_id": c.element_id, "name": c.name, "attributes": list(c.attributes),
              "active": c.active, "reached": c.reached} for c in changes]
@@ -52,7 +85,8 @@ def _changes(changes: list[ElementChange]) -> list[dict]:
 def plan_as_dict(plan: MigrationPlan) -> dict:
     """The API shape of a plan."""
     return {"can_move": plan.can_move, "added": _changes(plan.added), "removed": _changes(plan.removed),
-            "changed": _changes(plan.changed), "blockers": plan.blockers, "notes": plan.notes}
+            "changed": _changes(plan.changed), "blockers": [wording(f) for f in plan.blockers],
+            "notes": [wording(f) for f in plan.notes]}
 
 
 def _running_cases(target: ProcessVersion, case_nos: list[str] | None, lock: bool = False) -> list[Case]:
@@ -73,7 +107,7 @@ def _plan(case: Case, target: ProcessVersion) -> MigrationPlan:
     try:
         return plan_migration(load_workflow(case), target.spec_json)
     except BpmnError as exc:  # a state the engine cannot read stays where it is
-        return MigrationPlan(blockers=[exc.message])
+        return MigrationPlan(blockers=[MigrationFinding("state_unreadable", exc.message, exc.message)])
 
 
 def dry_run(process_id: str, to_version: int) -> tuple[ProcessVersion, list[CasePlan]]:
@@ -119,7 +153,7 @@ def migrate_cases(process_id: str, to_version: int, case_nos: object, actor: Use
             with db.session.begin_nested():
                 changes = _move(case, target, actor)
         except MigrationRefused as exc:
-            run.refused[case_no] = exc.reasons
+            run.refused[case_no] = [wording(reason) for reason in exc.reasons]
         except (ServiceError, WorkflowError) as exc:
             run.refused[case_no] = [exc.message]
         else:

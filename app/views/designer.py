@@ -19,7 +19,7 @@ from app.extensions import db
 from app.labels import CASE_TYPE_LABELS, UNIT_LABELS
 from app.models.archive import CLASSIFICATIONS
 from app.models.item import CASE_TYPES, LIMIT_UNITS, RETENTION_PERIODS
-from app.services import designer, org, process_migration, process_versions
+from app.services import catalogue, designer, org, process_migration, process_versions
 from app.services.errors import Conflict, ServiceError, ValidationFailed
 from app.taskforms import get_registry
 from app.taskforms.errors import InvalidForm, UnknownForm
@@ -109,7 +109,9 @@ def version_bpmn(process_id: str, number: int):
 @roles_required(*DESIGNERS)
 def edit(process_id: str):
     draft = designer.open_draft(process_id)
-    return render_template("designer/edit.html", process_id=process_id, title=process_id, draft=draft)
+    latest = catalogue.current_version(process_id)
+    title = f"{latest.name} ({process_id})" if latest is not None and latest.name else process_id
+    return render_template("designer/edit.html", process_id=process_id, title=title, draft=draft)
 
 
 def _choices(labels: dict, codes) -> list[list[str]]:
@@ -239,5 +241,5 @@ def migration(process_id: str, number: int):
               "success" if not run.refused else "warning")
         return redirect(url_for("designer.migration", process_id=process_id, number=number))
     target, plans = process_migration.dry_run(process_id, number)
-    return render_template("designer/migration.html", version=target, plans=plans,
+    return render_template("designer/migration.html", version=target, plans=plans, wording=process_migration.wording,
                            migrations=process_migration.migrations_to(process_id, 50))
