@@ -68,5 +68,11 @@ def gateway_loops(root: etree._Element) -> list[list[str]]:
             if source and target:
                 edges.setdefault(source, []).append(target)
                 edges.setdefault(target, [])
+        # A boundary event leaves its task without a sequence flow: that step counts too.
+        for boundary in container.iterchildren(f"{_BPMN}boundaryEvent"):
+            attached, boundary_id = boundary.get("attachedToRef"), boundary.get("id")
+            if attached and boundary_id:
+                edges.setdefault(attached, []).append(boundary_id)
+                edges.setdefault(boundary_id, [])
         loops.extend(_cycles(edges))
     return loops

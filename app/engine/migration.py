@@ -8,9 +8,11 @@ claims and their history stay attached.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.defaults import InclusiveGateway, ParallelGateway
 from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflow
 from SpiffWorkflow.util.task import TaskState
 
@@ -22,6 +24,7 @@ from .workflow import Workflow
 _HARMLESS_CHANGES = frozenset({"inputs", "outputs", "bpmn_name", "documentation", "description"})
 _ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED
 _REACHED = _ACTIVE | TaskState.FINISHED_MASK
+_SPLITS_AND_JOINS = frozenset({ParallelGateway, InclusiveGateway})
 _TIMER_TYPES = ("DurationTimerEventDefinition", "CycleTimerEventDefinition")
 
 
@@ -40,7 +43,7 @@ class ElementChange:
 class MigrationFinding:
     """Why a case cannot move (a blocker) or what moving it does (a note); `code` lets the app word it.
 
-    Codes: removed_reached, active_changed, other_process, called_process_removed, state_unusable,
+    Codes: removed_reached, active_changed, branches_changed, other_process, called_process_removed, state_unusable,
     timer_restarts. `subject` is the step or process concerned.
     """
 
@@ -116,7 +119,11 @@ def _plan_one(workflow, new_spec, plan: MigrationPlan) -> WorkflowDiff:
         changed = change(spec, tuple(attributes))
         plan.changed.append(changed)
         significant = sorted(set(attributes) - _HARMLESS_CHANGES)
-        if changed.active and significant:
+        if changed.reached and _SPLITS_AND_JOINS.intersection(type(spec).__mro__) and {"inputs", "outputs"} & set(attributes):
+            # A split that already ran would not start a new branch, and its join would wait for it forever.
+            plan.blockers.append(MigrationFinding("branches_changed", f"The branches of {_label(spec)}, which the "
+                                                  "case has reached, changed.", _label(spec)))
+        elif changed.active and significant:
             plan.blockers.append(MigrationFinding("active_changed", f"{_label(spec)} is in progress and its "
                                          f"{', '.join(significant)} changed; finish it on the current version first.",
                                          _label(spec), tuple(significant)))
@@ -165,9 +172,17 @@ def migrate(wf: Workflow, new_spec_json: str) -> tuple[Workflow, MigrationPlan]:
     plan, steps = _diffs(wf, new_spec_json)
     if not plan.can_move:
         raise MigrationRefused(plan.blockers)
-    for workflow, diff, spec in steps:
-        migrate_workflow(diff, workflow, spec)
     try:
+        for workflow, diff, spec in steps:
+            # The engine resets waiting tasks to their parent's data; the work done so far on them
+            # (a countersign's department, a form half filled) is theirs, so it is put back.
+            kept = {task.id: (copy.deepcopy(task.data), copy.deepcopy(task.internal_data))
+                    for task in workflow.get_tasks(state=_ACTIVE, skip_subprocesses=True)}
+            migrate_workflow(diff, workflow, spec)
+            for task_id, (data, internal) in kept.items():
+                task = workflow.tasks.get(task_id)
+                if task is not None:
+                    task.data, task.internal_data = data, internal
         moved = Workflow.load(new_spec_json, wf.dump())
         moved._check_depth()
     except Exception as exc:  # noqa: BLE001 - any failure means the case stays where it is

@@ -12,13 +12,14 @@ from flask import current_app
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from app.engine import parse_bpmn
 from app.extensions import db
 from app.models import Department, ProcessVersion, ServiceItem, User
 from app.models.archive import CLASSIFICATIONS
 from app.models.item import CASE_TYPES, LIMIT_UNITS, RETENTION_PERIODS
-from app.services.errors import ValidationFailed
+from app.services.errors import Conflict, ValidationFailed
 from app.services.process_checks import ProcessRefused, check_process
 
 # Who applies, beyond the applicant in person: these make further materials required.
@@ -96,8 +97,12 @@ def store_version(parsed, xml: bytes, source_file: str, actor: User | None = Non
         source_file=source_file, sha256=hashlib.sha256(xml).hexdigest(), bpmn_xml=xml.decode("utf-8"),
         spec_json=parsed.spec_json, deployed_by_id=actor.id if actor else None,
     )
-    db.session.add(version)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(version)
+    except IntegrityError:
+        raise Conflict(_("Another version of %(process)s was deployed at the same moment. Try again.",
+                         process=parsed.process_id)) from None
     return version
 
 
@@ -112,7 +117,7 @@ def deploy_bpmn(process_id: str, xml: bytes, source_file: str, actor: User | Non
     return store_version(check.engine.parsed, xml, source_file, actor)
 
 
-def _load_item_file(path: Path) -> dict:
+def load_item_file(path: Path) -> dict:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
         jsonschema.validate(data, ITEM_FILE_SCHEMA)
@@ -134,6 +139,8 @@ def upsert_item(data: dict) -> ServiceItem:
         raise ValidationFailed(_("Item %(code)s: no step of process %(process)s uses the intake form %(form)s.",
                                  code=data["code"], process=data["process_id"], form=data["intake_form"]))
     item = db.session.scalar(select(ServiceItem).where(ServiceItem.code == data["code"])) or ServiceItem(code=data["code"])
+    if item.process_id not in (None, data["process_id"]):
+        raise Conflict(_("Item %(code)s already runs on process %(process)s.", code=data["code"], process=item.process_id))
     item.name = data["name"]
     item.name_en = data.get("name_en")
     item.description = data.get("description")
@@ -171,7 +178,7 @@ def deploy_directory(directory: Path, actor: User | None = None) -> DeployReport
     for path in sorted(directory.glob("*.item.toml")):
         try:
             with db.session.begin_nested():
-                report.items.append(upsert_item(_load_item_file(path)).code)
+                report.items.append(upsert_item(load_item_file(path)).code)
         except ValidationFailed as exc:
             report.failed[path.name] = exc.message
     return report

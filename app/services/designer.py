@@ -94,7 +94,10 @@ def _shape_checked(bpmn: object, forms: object, item: object) -> bytes:
         raise ValidationFailed(_("Forms must be an object of form keys to form definitions."))
     if item is not None and not isinstance(item, dict):
         raise ValidationFailed(_("The service item settings must be an object or null."))
-    return bpmn.encode("utf-8")
+    try:
+        return bpmn.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationFailed(_("The BPMN document holds characters that cannot be stored.")) from None
 
 
 def _item_given(item: dict | None) -> dict | None:
@@ -124,6 +127,7 @@ def save_draft(process_id: str, revision: object, bpmn: object, forms: object, i
     A draft may still fail the deployment checks (that is what drafts are for), but an unsafe or
     unreadable file is refused outright.
     """
+    _check_process_id(process_id)
     if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
         raise ValidationFailed(_("The draft revision must be a whole number."))
     check = check_draft(process_id, bpmn, forms, item)
@@ -157,6 +161,12 @@ def save_draft(process_id: str, revision: object, bpmn: object, forms: object, i
     return draft, check
 
 
+def _check_process_id(process_id: str) -> None:
+    if not catalogue.PROCESS_ID_SHAPE.fullmatch(process_id or ""):
+        raise ValidationFailed(_("A process id starts with a letter and holds letters, digits and _ . - only "
+                                 "(at most 100)."))
+
+
 def _deploy(check: ProcessCheck, xml: bytes, source_file: str, forms: dict, item: dict | None,
             actor: User | None) -> tuple[ProcessVersion, list[str]]:
     """Store the version, then the forms that changed, then the item; returns the version and those forms."""
@@ -175,10 +185,18 @@ def deploy_draft(process_id: str, revision: object, actor: User) -> tuple[Proces
         raise NotFound(_("There is no saved draft of %(process)s to deploy.", process=process_id))
     if draft.revision != revision:
         raise _stale(draft)
+    latest = catalogue.current_version(process_id)
+    xml = draft.bpmn_xml.encode("utf-8")
+    if latest is not None and latest.id != draft.base_version_id:
+        raise Conflict(_("Version %(version)s was deployed after this draft was started; deploying the draft "
+                         "would undo it. Download the draft, open the new version and make the changes there.",
+                         version=latest.version))
     check = check_draft(process_id, draft.bpmn_xml, draft.forms or {}, draft.item)
     if not check.ok:
         raise ProcessRefused(check)
-    xml = draft.bpmn_xml.encode("utf-8")
+    if latest is not None and latest.sha256 == hashlib.sha256(xml).hexdigest() and all(
+            form_versions.is_current(key, schema) for key, schema in (draft.forms or {}).items()):
+        return latest, check  # this revision is what runs already (a second click on Deploy)
     version, forms = _deploy(check, xml, f"{process_id}.bpmn", draft.forms or {}, draft.item, actor)
     draft.base_version_id = version.id
     record(process_id, "deployed", actor, version=version.version, revision=draft.revision,
@@ -198,6 +216,7 @@ def upload(xml: bytes, source_file: str, forms: dict, actor: User, process_id: s
     if check_only:
         return None, check
     process_id = check.engine.process_id
+    _check_process_id(process_id)
     latest = catalogue.current_version(process_id)
     unchanged_forms = all(form_versions.is_current(key, schema) for key, schema in forms.items())
     if latest is not None and latest.sha256 == hashlib.sha256(xml).hexdigest() and unchanged_forms:
@@ -226,8 +245,7 @@ def forms_from_files(files: list[tuple[str, bytes]]) -> dict:
 
 def create_process(process_id: str, name: str, actor: User) -> ProcessDraft:
     """Start a new process as a draft from a small template (intake at the window, then the end)."""
-    if not catalogue.PROCESS_ID_SHAPE.fullmatch(process_id or ""):
-        raise ValidationFailed(_("A process id starts with a letter and holds letters, digits and _ . - only."))
+    _check_process_id(process_id)
     if catalogue.current_version(process_id) is not None or _draft(process_id) is not None:
         raise Conflict(_("Process %(process)s already exists.", process=process_id))
     draft, _check = save_draft(process_id, 0, new_process_bpmn(process_id, name), {}, None, actor)

@@ -58,6 +58,7 @@ _FINDINGS = {
     "removed_reached": _l("The case has reached %(subject)s, which the new version no longer has."),
     "active_changed": _l("%(subject)s is in progress and its %(attributes)s changed; finish it on the current "
                          "version first."),
+    "branches_changed": _l("The branches of %(subject)s, which the case has already passed, changed."),
     "other_process": _l("The new version belongs to another process (%(subject)s)."),
     "called_process_removed": _l("The case is inside process %(subject)s, which the new version no longer calls."),
     "state_unusable": _l("The moved case could not be read back: %(subject)s"),
@@ -154,7 +155,7 @@ def migrate_cases(process_id: str, to_version: int, case_nos: object, actor: Use
                 changes = _move(case, target, actor)
         except MigrationRefused as exc:
             run.refused[case_no] = [wording(reason) for reason in exc.reasons]
-        except (ServiceError, WorkflowError) as exc:
+        except (ServiceError, WorkflowError, BpmnError) as exc:
             run.refused[case_no] = [exc.message]
         else:
             run.moved.append(case_no)

@@ -91,4 +91,4 @@ def draft_summary(process_id: str) -> dict | None:
         .outerjoin(User, User.id == ProcessDraft.updated_by_id).where(ProcessDraft.process_id == process_id)).first()
     if row is None:
         return None
-    return {"revision": row.revision, "updated_at": row.updated_at.isoformat(), "updated_by": row.display_name}
+    return {"revision": row.revision, "updated_at": row.updated_at, "updated_by": row.display_name}

@@ -56,8 +56,8 @@ def form_from_schema(key: str, schema: object) -> TaskForm:
 class DeployedForms(Protocol):
     """Forms deployed from the process designer, which take precedence over the folder's files."""
 
-    def newest_id(self, key: str) -> int | None: ...
-    def schema(self, version_id: int) -> dict: ...
+    def newest_digest(self, key: str) -> str | None: ...
+    def schema(self, key: str, digest: str) -> dict: ...
     def keys(self) -> list[str]: ...
 
 
@@ -71,14 +71,14 @@ class FormRegistry:
         self.forms_dir = Path(forms_dir)
         self.deployed = deployed
         self._cache: dict[str, tuple[int, TaskForm]] = {}
-        self._deployed_cache: dict[int, TaskForm] = {}
+        self._deployed_cache: dict[tuple[str, str], TaskForm] = {}
         self._lock = threading.Lock()
 
     def __contains__(self, key: object) -> bool:
         if not is_form_key(key):
             return False
         return (self.forms_dir / f"{key}.json").is_file() or (
-            self.deployed is not None and self.deployed.newest_id(key) is not None)
+            self.deployed is not None and self.deployed.newest_digest(key) is not None)
 
     def keys(self) -> list[str]:
         """Sorted keys of all forms: the folder's files and the deployed ones."""
@@ -91,12 +91,12 @@ class FormRegistry:
         """The form for key; UnknownForm when missing or not a form key, InvalidForm when broken."""
         if not is_form_key(key):
             raise UnknownForm(key, "not a valid task form key")
-        version_id = self.deployed.newest_id(key) if self.deployed is not None else None
-        if version_id is not None:
-            # Deployed versions never change: each is checked once.
-            form = self._deployed_cache.get(version_id)
+        digest = self.deployed.newest_digest(key) if self.deployed is not None else None
+        if digest is not None:
+            # A deployed definition never changes: each is checked once, known by its digest.
+            form = self._deployed_cache.get((key, digest))
             if form is None:
-                form = self._deployed_cache[version_id] = form_from_schema(key, self.deployed.schema(version_id))
+                form = self._deployed_cache[(key, digest)] = form_from_schema(key, self.deployed.schema(key, digest))
             return form
         path = self.forms_dir / f"{key}.json"
         try:

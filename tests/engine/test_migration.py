@@ -88,3 +88,35 @@ def test_a_spec_of_another_process_is_refused() -> None:
     other = parse_bpmn(wrap_process('<bpmn:startEvent id="start" />' + end_event("end", "done")
                                     + flow("f1", "start", "end"), "q"), "q").spec_json
     assert plan_migration(_at("a"), other).blockers[0].code == "other_process"
+
+
+def _parallel(*branches: str) -> str:
+    """start → fork → the user tasks `branches` → join → end."""
+    body = ('<bpmn:startEvent id="start" /><bpmn:parallelGateway id="fork" /><bpmn:parallelGateway id="join" />'
+            + "".join(_user_task(b) for b in branches) + end_event("end", "done")
+            + flow("f0", "start", "fork") + flow("f_end", "join", "end")
+            + "".join(flow(f"f_{b}_in", "fork", b) + flow(f"f_{b}_out", b, "join") for b in branches))
+    return parse_bpmn(wrap_process(body), "p").spec_json
+
+
+def test_a_new_branch_of_a_split_the_case_has_passed_blocks_the_move() -> None:
+    wf = Workflow.start(_parallel("a", "b"), {})
+    plan = plan_migration(wf, _parallel("a", "b", "c"))
+    assert not plan.can_move and {f.code for f in plan.blockers} == {"branches_changed"}
+
+
+COUNTERSIGN = ('<bpmn:startEvent id="start" /><bpmn:userTask id="sign" name="Sign">'
+               "<bpmn:multiInstanceLoopCharacteristics><bpmn:loopDataInputRef>departments</bpmn:loopDataInputRef>"
+               '<bpmn:inputDataItem id="department" /></bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>'
+               '<bpmn:userTask id="after" name="{after}" />' + end_event("end", "done")
+               + flow("f1", "start", "sign") + flow("f2", "sign", "after") + flow("f3", "after", "end"))
+
+
+def test_waiting_countersign_instances_keep_their_data_when_moved() -> None:
+    v1 = parse_bpmn(wrap_process(COUNTERSIGN.format(after="After")), "p").spec_json
+    v2 = parse_bpmn(wrap_process(COUNTERSIGN.format(after="Renamed")), "p").spec_json
+    wf = Workflow.start(v1, {"departments": ["USE", "HOLDING"]})
+    before = {t.task_id: wf.task_data(t.task_id)["department"] for t in wf.ready_user_tasks()}
+    moved, plan = migrate(wf, v2)
+    assert plan.can_move
+    assert {t.task_id: moved.task_data(t.task_id)["department"] for t in moved.ready_user_tasks()} == before

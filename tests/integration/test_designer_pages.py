@@ -17,9 +17,11 @@ EDIT = f"/designer/processes/{CERT_ID}"
 
 @pytest.fixture()
 def restore_certificate(app):
+    """The shipped process and its item are what serves after the test, whatever it deployed."""
     yield
     with app.app_context():
         catalogue.deploy_bpmn(CERT_ID, CERT.read_bytes(), CERT.name)
+        catalogue.upsert_item(catalogue.load_item_file(CERT.with_suffix(".item.toml")))
         db.session.commit()
 
 
@@ -119,9 +121,8 @@ def test_deploy_from_the_draft_with_a_new_form_and_item_settings(app, restore_ce
         assert catalogue.get_active_item("113701000045001234400011700100X").name == "民生档案跨馆出证(新)"
         events = [e.action for e in db.session.scalars(select(DesignEvent).order_by(DesignEvent.id))]
         assert events == ["draft_saved", "deployed"]
-        # The item's own name returns with the shipped file.
-        catalogue.upsert_item(catalogue._load_item_file(CERT.with_suffix(".item.toml")))
-        db.session.commit()
+    again = _json_post(designer, f"{EDIT}/deploy", {"revision": saved["revision"]}, token)
+    assert again.status_code == 201 and again.get_json()["version"] == deployed.get_json()["version"]
 
 
 def test_form_preview_renders_the_fields_or_says_what_is_wrong(app):
@@ -194,3 +195,26 @@ def test_workflows_check_command_reports_problems_with_file_and_line(app, tmp_pa
     assert f"bad.bpmn:{lane_line}: error [lane_use]" in result.output
     good = runner.invoke(args=["workflows", "check"])
     assert good.exit_code == 0 and "cross_archive_certificate.bpmn: ok" in good.output
+
+
+def test_a_version_download_is_never_rendered_as_a_page(app):
+    designer, _token = _designer(app)
+    response = designer.get(f"{EDIT}/versions/1.bpmn")
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Content-Security-Policy"].startswith("sandbox")
+
+
+def test_a_draft_older_than_the_newest_version_is_not_deployed_over_it(app, api_as, restore_certificate):
+    designer, token = _designer(app)
+    bpmn = designer.get(f"{EDIT}/draft.json").get_json()["bpmn"]
+    saved = _json_post(designer, f"{EDIT}/draft", {"revision": 0, "bpmn": bpmn.replace("利用审核", "审核一"),
+                                                   "forms": {}}, token).get_json()
+    uploaded = api_as("designer").client.post(
+        "/api/v1/processes", data={"file": (io.BytesIO(_certificate(**RENAMED_REVIEW)), "cert.bpmn")},
+        content_type="multipart/form-data", headers=api_as("designer")._headers())
+    assert uploaded.status_code == 201
+    refused = _json_post(designer, f"{EDIT}/deploy", {"revision": saved["revision"]}, token)
+    assert refused.status_code == 409 and f"{uploaded.get_json()['version']}" in refused.get_json()["error"]
+    with app.app_context():
+        assert "利用审核(新)" in catalogue.current_version(CERT_ID).bpmn_xml

@@ -90,7 +90,7 @@ def test_item_file_naming_a_form_the_process_does_not_use_is_refused(ctx, tmp_pa
     bad.write_text(source.replace('intake_form = "cross_archive_application"', 'intake_form = "record_search_typo"'),
                    encoding="utf-8")
     with pytest.raises(ValidationFailed, match="record_search_typo"):
-        catalogue.upsert_item(catalogue._load_item_file(bad))
+        catalogue.upsert_item(catalogue.load_item_file(bad))
 
 
 def test_query_code_is_stored_hashed(app, api_as):

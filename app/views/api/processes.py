@@ -68,6 +68,8 @@ def upload_process():
 def show_process(process_id: str):
     rows = process_versions.versions_of(process_id)
     draft = process_versions.draft_summary(process_id)
+    if draft is not None:
+        draft["updated_at"] = iso(draft["updated_at"])
     if not rows and draft is None:
         process_versions.get_latest(process_id)  # raises NotFound
     return jsonify({"process_id": process_id, "name": rows[0].version.name if rows else None,
@@ -79,7 +81,8 @@ def show_process(process_id: str):
 def version_bpmn(process_id: str, number: int):
     version = process_versions.get_version(process_id, number)
     return Response(version.bpmn_xml, mimetype="application/xml", headers={
-        "Content-Disposition": f'attachment; filename="{process_id}-v{number}.bpmn"'})
+        "Content-Disposition": f'attachment; filename="{process_id}-v{number}.bpmn"',
+        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"})
 
 
 @api_bp.get("/processes/<process_id>/events")
