@@ -1,7 +1,7 @@
 """Process designer API: processes and versions, upload and deploy, migration of running cases."""
 from __future__ import annotations
 
-from flask import Response, g, jsonify, request
+from flask import g, jsonify, request
 from flask_babel import gettext as _
 
 from app.auth import api_auth
@@ -10,6 +10,7 @@ from app.services import designer, process_migration, process_versions
 from app.services.errors import ValidationFailed
 from app.views.api import api_bp
 from app.views.api.serializers import iso
+from app.views.helpers import bpmn_download
 
 DESIGNERS = ("designer",)
 _XML_TYPES = ("application/xml", "text/xml", "application/bpmn+xml")
@@ -79,10 +80,7 @@ def show_process(process_id: str):
 @api_bp.get("/processes/<process_id>/versions/<int:number>/bpmn")
 @api_auth(*DESIGNERS)
 def version_bpmn(process_id: str, number: int):
-    version = process_versions.get_version(process_id, number)
-    return Response(version.bpmn_xml, mimetype="application/xml", headers={
-        "Content-Disposition": f'attachment; filename="{process_id}-v{number}.bpmn"',
-        "X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox; default-src 'none'"})
+    return bpmn_download(process_versions.get_version(process_id, number))
 
 
 @api_bp.get("/processes/<process_id>/events")
