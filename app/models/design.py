@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from app.extensions import db
@@ -55,6 +55,12 @@ class DesignEvent(db.Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     actor_name: Mapped[str] = mapped_column(String(100))
     details: Mapped[dict | None] = mapped_column(JSON)
+
+
+@event.listens_for(DesignEvent, "before_update")
+@event.listens_for(DesignEvent, "before_delete")
+def _refuse_changes(mapper, connection, target):
+    raise RuntimeError("design events are append-only")
 
 
 class ProcessMigration(db.Model):

@@ -128,8 +128,7 @@ def save_draft(process_id: str, revision: object, bpmn: object, forms: object, i
     unreadable file is refused outright.
     """
     _check_process_id(process_id)
-    if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
-        raise ValidationFailed(_("The draft revision must be a whole number."))
+    _check_revision(revision)
     check = check_draft(process_id, bpmn, forms, item)
     unreadable = [f for f in check.errors if f.code.startswith(_UNREADABLE)]
     if unreadable:
@@ -161,6 +160,11 @@ def save_draft(process_id: str, revision: object, bpmn: object, forms: object, i
     return draft, check
 
 
+def _check_revision(revision: object) -> None:
+    if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
+        raise ValidationFailed(_("The draft revision must be a whole number."))
+
+
 def _check_process_id(process_id: str) -> None:
     if not catalogue.PROCESS_ID_SHAPE.fullmatch(process_id or ""):
         raise ValidationFailed(_("A process id starts with a letter and holds letters, digits and _ . - only "
@@ -180,6 +184,7 @@ def _deploy(check: ProcessCheck, xml: bytes, source_file: str, forms: dict, item
 
 def deploy_draft(process_id: str, revision: object, actor: User) -> tuple[ProcessVersion, ProcessCheck]:
     """Deploy the saved draft revision as the process's next version, with its forms and item settings."""
+    _check_revision(revision)
     draft = _draft(process_id, lock=True)
     if draft is None:
         raise NotFound(_("There is no saved draft of %(process)s to deploy.", process=process_id))

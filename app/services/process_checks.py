@@ -176,8 +176,9 @@ def check_process(xml: bytes, process_id: str | None = None, forms: dict | None 
     if engine.process_id is not None and engine.lines:
         findings += _lane_findings(engine, set(db.session.scalars(select(Department.code))))
         if engine.parsed is not None:
-            registry = get_registry()
-            findings += _task_findings(engine, lambda key: key in forms or key in registry)
+            # One look at the forms folder and the deployed forms, not one per task.
+            known_forms = set(get_registry().keys()) | set(forms)
+            findings += _task_findings(engine, known_forms.__contains__)
         if item is not None and item_schema is not None:
             findings += _item_findings(item, engine, item_schema)
     findings.sort(key=lambda finding: finding.severity != ERROR)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from app.extensions import db
 from app.models import Case, DesignEvent, ProcessDraft, ProcessVersion, User
 from app.models.case import FINISHED_STATUSES
+from app.services.catalogue import current_version
 from app.services.errors import NotFound
 
 
@@ -77,8 +78,7 @@ def events_of(process_id: str, limit: int = 100) -> list[DesignEvent]:
 
 def get_latest(process_id: str) -> ProcessVersion:
     """The newest version of a process; NotFound when it has none."""
-    version = db.session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == process_id)
-                                .order_by(ProcessVersion.version.desc()).limit(1))
+    version = current_version(process_id)
     if version is None:
         raise NotFound(_("There is no process %(process)s.", process=process_id))
     return version

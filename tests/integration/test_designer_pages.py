@@ -112,6 +112,7 @@ def test_deploy_from_the_draft_with_a_new_form_and_item_settings(app, restore_ce
     assert [p for p in saved["problems"] if p["severity"] == "error"] == []
     stale = _json_post(designer, f"{EDIT}/deploy", {"revision": 0}, token)
     assert stale.status_code == 409
+    assert _json_post(designer, f"{EDIT}/deploy", {"revision": "1"}, token).status_code == 422
     deployed = _json_post(designer, f"{EDIT}/deploy", {"revision": saved["revision"]}, token)
     assert deployed.status_code == 201, deployed.get_json()
     assert designer.get("/designer/forms/review_note.json").get_json()["schema"] == form
