@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask
 
-from app import auth, errors, i18n, vendor
+from app import auth, errors, i18n, vendor, web_security
 from app.cli import register_commands
 from app.config import INSTANCE_DIR, PROJECT_ROOT, Config
 from app.engine import register_script_function
@@ -34,6 +34,7 @@ def create_app(config_object: type | object = Config, **overrides) -> Flask:
     login_manager.init_app(app)
     auth.configure_login(login_manager)
 
+    web_security.register(app)
     register_blueprints(app)
     errors.register_error_handlers(app)
     vendor.register(app)

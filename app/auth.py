@@ -1,16 +1,23 @@
-"""Who is calling: session login for pages, bearer tokens for the API, and role guards."""
+"""Who is calling: server-side sessions for pages, bearer tokens for the API, and role guards."""
 from __future__ import annotations
 
 from functools import wraps
 
-from flask import current_app, g, request
+from flask import current_app, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
 
-from app.extensions import db
 from app.models import User
-from app.services import auth as auth_service
+from app.services.accounts import credentials, sessions
 from app.services.errors import Forbidden, Unauthorized
+
+SESSION_ID_KEY = "sid"
+# What a user who must change their password may still reach.
+PASSWORD_CHANGE_ENDPOINTS = {"auth.change_password", "auth.logout", "api.change_own_password"}
+
+
+class PasswordChangeRequired(Forbidden):
+    """403 until the user has replaced a password an administrator set."""
 
 
 def configure_login(login_manager: LoginManager) -> None:
@@ -21,7 +28,11 @@ def configure_login(login_manager: LoginManager) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id))
+        # The cookie alone is not enough: its session must still exist on the server.
+        try:
+            return sessions.user_of_session(int(user_id), session.get(SESSION_ID_KEY))
+        except ValueError:
+            return None
 
 
 def roles_required(*roles: str):
@@ -32,6 +43,8 @@ def roles_required(*roles: str):
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
                 return current_app.login_manager.unauthorized()
+            if current_user.must_change_password and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+                return redirect(url_for("auth.change_password"))
             if roles and not current_user.has_role(*roles):
                 raise Forbidden(_l("You do not have permission to do this."))
             return view(*args, **kwargs)
@@ -50,9 +63,12 @@ def api_auth(*roles: str):
         def wrapped(*args, **kwargs):
             header = request.headers.get("Authorization", "")
             scheme, _, token = header.partition(" ")
-            user = auth_service.caller_for_token(token.strip()) if scheme.lower() == "bearer" else None
+            user = credentials.caller_for_token(token.strip()) if scheme.lower() == "bearer" else None
             if user is None:
                 raise Unauthorized(_l("A valid bearer token is required."))
+            if user.must_change_password and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+                raise PasswordChangeRequired(_l("Choose a new password before going on "
+                                                "(POST /api/v1/users/me/password)."))
             if roles and not user.has_role(*roles):
                 raise Forbidden(_l("You do not have permission to do this."))
             g.api_user = user

@@ -11,6 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from app.archive_cli import archive_cli
 from app.extensions import db
+from app.org_cli import org_cli
 from app.services import calendar, catalogue, org, process_checks
 from app.services.errors import ServiceError
 
@@ -22,20 +23,25 @@ jobs_cli = AppGroup("jobs", help="Run a periodic job by hand, optionally as if a
 def _fail(exc: ServiceError) -> None:
     db.session.rollback()
     click.echo(f"error: {exc.message}", err=True)
+    for name, message in (exc.fields or {}).items():
+        click.echo(f"  {name}: {message}", err=True)
     sys.exit(1)
 
 
 @click.command("create-user")
 @with_appcontext
 @click.option("--username", required=True)
-@click.option("--password", required=True)
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Asked for when not given (keeps it out of the shell history).")
 @click.option("--role", "roles", multiple=True, required=True, help="Repeat for several roles.")
 @click.option("--department", "departments", multiple=True, help="Department code; repeatable.")
 @click.option("--display-name", default=None)
 def create_user_command(username, password, roles, departments, display_name):
-    """Create a user (or reset an existing one)."""
+    """Create a user, or reset an existing one (who then chooses a new password at next login)."""
     try:
-        org.create_user(username, password, list(roles), list(departments), display_name)
+        # A reset here is an administrator's reset: the user replaces the password at next login.
+        org.create_user(username, password, list(roles), list(departments), display_name,
+                        must_change_password=True)
     except ServiceError as exc:
         _fail(exc)
     db.session.commit()
@@ -45,7 +51,12 @@ def create_user_command(username, password, roles, departments, display_name):
 @click.command("seed-demo")
 @with_appcontext
 def seed_demo_command():
-    """Demo departments and one user per role (see the README)."""
+    """Demo departments and one user per role with a published password (first run only, see the README)."""
+    foreign = org.foreign_accounts()
+    if foreign:
+        # A real organisation lives here: never add accounts whose password is printed in the README.
+        click.echo(f"demo data not loaded: this database holds {len(foreign)} accounts of a real organisation")
+        return
     users = org.seed_demo()
     db.session.commit()
     for user in users:
@@ -66,6 +77,10 @@ def deploy_command():
         click.echo(f"item      {code}")
     for name, message in report.failed.items():
         click.echo(f"REFUSED   {name}: {message}", err=True)
+    if report.failed and not org.department_names(False):
+        click.echo("No departments exist yet: BPMN lanes name department codes. Load your organisation first:\n"
+                   "  flask org import organisation.csv   (start from app/data/org/example-organisation.csv)\n"
+                   "then run flask workflows deploy again.", err=True)
     if report.failed:
         sys.exit(1)
 
@@ -174,5 +189,5 @@ def register_commands(app: Flask) -> None:
     """Attach the commands to `flask`."""
     for command in (create_user_command, seed_demo_command, scheduler_command):
         app.cli.add_command(command)
-    for group in (workflows_cli, calendar_cli, jobs_cli, archive_cli):
+    for group in (workflows_cli, calendar_cli, jobs_cli, archive_cli, org_cli):
         app.cli.add_command(group)

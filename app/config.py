@@ -139,6 +139,32 @@ class Config:
     WTF_CSRF_TIME_LIMIT = None  # a clerk's form may stay open all morning
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Secure cookies always (set 1 when every user comes over HTTPS); they are Secure anyway whenever a
+    # request arrives over HTTPS, directly or through a trusted proxy (PROXY_FIX_X_PROTO).
+    SESSION_COOKIE_SECURE = os.environ.get("SESSION_COOKIE_SECURE", "0") == "1"
+    # A login lasts at most this long on the server (and in its cookie), then the user logs in again.
+    SESSION_LIFETIME_HOURS = int(os.environ.get("SESSION_LIFETIME_HOURS", 12))
+    PERMANENT_SESSION_LIFETIME = SESSION_LIFETIME_HOURS * 3600
+    # Behind a reverse proxy: how many proxies' X-Forwarded-For / -Proto / -Host headers to trust. 0 trusts
+    # none, so that no client can pick the address the login throttle counts against.
+    PROXY_FIX_X_FOR = int(os.environ.get("PROXY_FIX_X_FOR", 0))
+    PROXY_FIX_X_PROTO = int(os.environ.get("PROXY_FIX_X_PROTO", 0))
+    PROXY_FIX_X_HOST = int(os.environ.get("PROXY_FIX_X_HOST", 0))
+    # Strict-Transport-Security on HTTPS answers (seconds; 0 leaves it to the proxy).
+    HSTS_SECONDS = int(os.environ.get("HSTS_SECONDS", 31536000))
+    # Login throttle, shared by every worker through the database: failures of one account from one
+    # address within the window (then growing delays after half of them, and a lock at the limit that
+    # doubles with each lockout), and failures of any accounts from one address (password spraying).
+    LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", 10))
+    LOGIN_ADDRESS_MAX_FAILURES = int(os.environ.get("LOGIN_ADDRESS_MAX_FAILURES", 30))
+    LOGIN_FAILURE_WINDOW_MINUTES = int(os.environ.get("LOGIN_FAILURE_WINDOW_MINUTES", 15))
+    # Passwords: at least this long, and at least this zxcvbn score (0 guessable … 4 very strong).
+    PASSWORD_MIN_LENGTH = int(os.environ.get("PASSWORD_MIN_LENGTH", 10))
+    PASSWORD_MIN_SCORE = int(os.environ.get("PASSWORD_MIN_SCORE", 3))
+    # Seconds between sweeps of expired sessions, tokens and stale throttle entries.
+    CREDENTIAL_SWEEP_SECONDS = int(os.environ.get("CREDENTIAL_SWEEP_SECONDS", 3600))
+    # Largest organisation file accepted for import (bytes).
+    MAX_ORG_FILE_BYTES = int(os.environ.get("MAX_ORG_FILE_BYTES", 5 * 1024 * 1024))
 
 
 class TestConfig(Config):

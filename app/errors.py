@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.orm.exc import StaleDataError
@@ -38,7 +38,11 @@ def register_error_handlers(app: Flask) -> None:
     def service_error(exc: ServiceError):
         db.session.rollback()
         fields = exc.fields if (exc.fields or exc.status == 422) else None
-        return error_response(exc.status, exc.message, fields, getattr(exc, "problems", None))
+        response, status = error_response(exc.status, exc.message, fields, getattr(exc, "problems", None))
+        response = make_response(response, status)
+        if getattr(exc, "retry_after", None):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.errorhandler(StaleDataError)
     def stale(exc):

@@ -78,3 +78,22 @@ NOTIFICATION_LABELS = {
     "supervision_replied": _l("Reply to your supervision order"),
     "alert": _l("Alert"),
 }
+ROLE_LABELS = {
+    "admin": _l("Administrator"),
+    "designer": _l("Process designer"),
+    "front_desk": _l("Front desk"),
+    "handler": _l("Handler"),
+    "dept_head": _l("Department head"),
+    "supervisor": _l("Supervisor"),
+    "archivist": _l("Archivist"),
+}
+AUDIT_ACTION_LABELS = {
+    "department.created": _l("Department created"),
+    "department.updated": _l("Department changed"),
+    "user.created": _l("User created"),
+    "user.updated": _l("User changed"),
+    "user.deactivated": _l("User deactivated"),
+    "user.password_changed": _l("Own password changed"),
+    "organisation.imported": _l("Organisation file imported"),
+}
+AUDIT_CHANNEL_LABELS = {"page": _l("page"), "api": _l("API"), "cli": _l("command line"), "import": _l("import")}

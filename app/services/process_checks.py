@@ -174,7 +174,7 @@ def check_process(xml: bytes, process_id: str | None = None, forms: dict | None 
     findings = [_engine_finding(problem) for problem in engine.problems]
     findings += _form_findings(forms)
     if engine.process_id is not None and engine.lines:
-        findings += _lane_findings(engine, set(db.session.scalars(select(Department.code))))
+        findings += _lane_findings(engine, set(db.session.scalars(select(Department.code).where(Department.is_active))))
         if engine.parsed is not None:
             # One look at the forms folder and the deployed forms, not one per task.
             known_forms = set(get_registry().keys()) | set(forms)

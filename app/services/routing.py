@@ -97,9 +97,9 @@ def transfer_task(work_item_id: int, user: Actor, department: object, reason: ob
     reason = _reason(reason)
     code = department.strip() if isinstance(department, str) else ""
     locked = lock_open_item(work_item_id, user, must_hold=True)
-    if not db.session.scalar(select(Department.id).where(Department.code == code)):
+    if not db.session.scalar(select(Department.id).where(Department.code == code, Department.is_active)):
         raise ValidationFailed(_("Please correct the highlighted fields."),
-                               {"department": _("Unknown department.")})
+                               {"department": _("Unknown or deactivated department.")})
     if code == locked.item.department_code:
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {"department": _("The task is already in this department.")})

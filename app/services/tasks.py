@@ -96,6 +96,25 @@ def release_task(work_item_id: int, user: Actor) -> WorkItem:
     return item
 
 
+def return_claims_to_pool(holder: User, actor: Actor, reason: str, departments: set[str] | None = None) -> int:
+    """Put the open tasks a user holds (in these departments, or all) back in their departments' pools,
+    recorded on each case: their holder was deactivated or left the department."""
+    claimed = db.session.scalars(select(WorkItem.id).where(
+        WorkItem.claimed_by_id == holder.id, WorkItem.state == "open",
+        *([WorkItem.department_code.in_(departments)] if departments is not None else []))).all()
+    released = 0
+    for work_item_id in claimed:
+        case = lock_case_of_work_item(work_item_id)
+        item = db.session.get(WorkItem, work_item_id, populate_existing=True)
+        if item.state != "open" or item.claimed_by_id != holder.id:
+            continue  # finished or released while we waited for the lock
+        item.claimed_by_id = None
+        record_event(case, actor, "task_released", work_item=item, opinion=reason,
+                     details={"holder": holder.username})
+        released += 1
+    return released
+
+
 def complete_task(work_item_id: int, user: Actor, data: dict, opinion: str | None = None) -> Case:
     """Validate the step's form, run the engine on, and route what comes next."""
     locked = lock_open_item(work_item_id, user, must_hold=True)

@@ -22,6 +22,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(archive_transfer_bp)
     from app.views.designer import bp as designer_bp
     app.register_blueprint(designer_bp)
+    from app.views import org_admin, org_files
+    app.register_blueprint(org_admin.bp)
+    app.register_blueprint(org_files.bp)
     csrf.exempt(api_bp)
     app.register_blueprint(api_bp)
 

@@ -9,17 +9,21 @@ from flask_login import current_user
 
 from app.labels import (
     ACTION_LABELS,
+    AUDIT_ACTION_LABELS,
+    AUDIT_CHANNEL_LABELS,
     CASE_TYPE_LABELS,
     DECISION_LABELS,
     ID_TYPE_LABELS,
     NOTIFICATION_LABELS,
     RESULT_LABELS,
+    ROLE_LABELS,
     STATUS_LABELS,
     SUSPENSION_LABELS,
     UNIT_LABELS,
 )
 from app.services import org
 from app.services.notifications import unread_count
+from app.services.org.audit import entry_changes
 from app.services.routing import return_targets
 from app.taskforms.formats import mask_id_number
 
@@ -60,6 +64,10 @@ def template_helpers() -> dict:
         "DECISION_LABELS": DECISION_LABELS,
         "SUSPENSION_LABELS": SUSPENSION_LABELS,
         "NOTIFICATION_LABELS": NOTIFICATION_LABELS,
+        "ROLE_LABELS": ROLE_LABELS,
+        "audit_changes": entry_changes,
+        "AUDIT_ACTION_LABELS": AUDIT_ACTION_LABELS,
+        "AUDIT_CHANNEL_LABELS": AUDIT_CHANNEL_LABELS,
         "unread_notifications": _unread_notifications,
         "department_choices": _department_choices,
         "return_targets_for": return_targets,
@@ -72,8 +80,8 @@ def _unread_notifications() -> int:
 
 
 def _department_choices() -> list[tuple[str, str]]:
-    """(code, name) of every department, for transfer forms."""
-    return sorted(org.department_names(locale_code().startswith("en")).items())
+    """(code, name) of every active department, for transfer forms."""
+    return sorted(org.department_names(locale_code().startswith("en"), active_only=True).items())
 
 
 def bpmn_download(version) -> Response:

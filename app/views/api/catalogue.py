@@ -1,19 +1,13 @@
-"""Departments and service items."""
+"""Service items."""
 from __future__ import annotations
 
 from flask import jsonify
 
 from app.auth import api_auth
-from app.services import catalogue, org
+from app.services import catalogue
 from app.services.catalogue import item_limit
 from app.taskforms import get_registry
 from app.views.api import api_bp
-
-
-@api_bp.get("/departments")
-@api_auth()
-def departments():
-    return jsonify([{"code": d.code, "name": d.name, "name_en": d.name_en} for d in org.departments()])
 
 
 @api_bp.get("/items")

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from app.auth import public
 from app.extensions import db
-from app.services.auth import authenticate, issue_token
+from app.services.accounts.credentials import attempt_login, issue_token
 from app.services.errors import Unauthorized
 from app.views.api import api_bp
 
@@ -21,13 +21,15 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.json")
 def create_token():
     body = request.get_json(silent=True)
     body = body if isinstance(body, dict) else {}
-    user = authenticate(str(body.get("username") or ""), str(body.get("password") or ""))
+    user = attempt_login(str(body.get("username") or ""), str(body.get("password") or ""), request.remote_addr)
     if user is None:
+        db.session.commit()  # the failure counts against the throttle
         # One answer for unknown users and wrong passwords: nothing to learn from it.
         raise Unauthorized(_("Wrong username or password."))
     token = issue_token(user)
     db.session.commit()
-    return jsonify({"token": token, "username": user.username, "roles": sorted(user.role_set)})
+    return jsonify({"token": token, "username": user.username, "roles": sorted(user.role_set),
+                    "must_change_password": user.must_change_password})
 
 
 @api_bp.get("/openapi.json")

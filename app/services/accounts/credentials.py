@@ -1,4 +1,4 @@
-"""Authentication: password check and API bearer tokens."""
+"""Authentication: the throttled password check and API bearer tokens."""
 from __future__ import annotations
 
 import hashlib
@@ -14,9 +14,23 @@ from app.extensions import db
 from app.models import ApiToken, Department, User, user_departments
 from app.models.base import utcnow
 from app.models.org import RoleMixin
+from app.services.accounts import throttle
 
 # Checked against when the username is unknown, so both failures cost the same time.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
+
+
+def attempt_login(username: str, password: str, client_address: str | None) -> User | None:
+    """The user on the right password, None on a wrong one (the failure is counted and flushed: commit
+    it before answering); TooManyAttempts, without checking the password, while the throttle says wait."""
+    account_from_address, address = throttle.login_buckets(username or "", client_address)
+    throttle.check_allowed(account_from_address, address)
+    user = authenticate(username, password)
+    if user is None:
+        throttle.record_failure(account_from_address, address)
+    else:
+        throttle.record_success(account_from_address)
+    return user
 
 
 def authenticate(username: str, password: str) -> User | None:
@@ -51,19 +65,23 @@ class ApiCaller(RoleMixin):
     display_name: str
     roles: str
     department_codes: tuple[str, ...]
+    must_change_password: bool = False
+    token_hash: str = ""
 
 
 def caller_for_token(token: str) -> ApiCaller | None:
     """The active user owning an unexpired token, or None; one statement, one row per department."""
+    token_hash = _digest(token)
     rows = db.session.execute(
-        select(User.id, User.username, User.display_name, User.roles, Department.code)
+        select(User.id, User.username, User.display_name, User.roles, User.must_change_password, Department.code)
         .join(ApiToken, ApiToken.user_id == User.id)
         .outerjoin(user_departments, user_departments.c.user_id == User.id)
         .outerjoin(Department, Department.id == user_departments.c.department_id)
-        .where(ApiToken.token_hash == _digest(token), ApiToken.expires_at > utcnow(), User.is_enabled)
+        .where(ApiToken.token_hash == token_hash, ApiToken.expires_at > utcnow(), User.is_enabled)
         .order_by(Department.code)
     ).all()
     if not rows:
         return None
-    user_id, username, display_name, roles, _code = rows[0]
-    return ApiCaller(user_id, username, display_name, roles, tuple(r.code for r in rows if r.code))
+    user_id, username, display_name, roles, must_change, _code = rows[0]
+    return ApiCaller(user_id, username, display_name, roles, tuple(r.code for r in rows if r.code),
+                     must_change, token_hash)

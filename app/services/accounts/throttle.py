@@ -1,0 +1,157 @@
+"""The login throttle, kept in the database so that every worker and node shares it.
+
+Failures are counted per account from one client address (guessing one account), per client address
+over all accounts (spraying many) and per account for wrong current passwords of a logged-in user.
+A real user coming from another address is never locked out by someone else's failures. Within a
+window a key gets a few free attempts, then growing delays (1, 2, 4 … s), then a lock that doubles
+with each lockout; until it ends every attempt is answered 429 with Retry-After, the right password too.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import delete, select, text
+
+from app.extensions import db
+from app.models import AuthThrottle
+from app.models.base import utcnow
+from app.services.errors import ServiceError
+
+ACCOUNT_ADDRESS, ADDRESS, ACCOUNT = "account_address", "address", "account"
+# The longest lock, however often a key is locked out.
+MAX_LOCK = timedelta(hours=24)
+
+
+class TooManyAttempts(ServiceError):
+    """429: wait `retry_after` seconds before trying again."""
+
+    status = 429
+
+    def __init__(self, retry_after: int):
+        minutes = max(1, math.ceil(retry_after / 60))
+        message = (_("Too many failed attempts. Try again in %(n)s seconds.", n=retry_after) if retry_after < 120
+                   else _("Too many failed attempts. Try again in %(n)s minutes.", n=minutes))
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Bucket:
+    scope: str
+    key: str
+    limit: int
+
+    @property
+    def free_attempts(self) -> int:
+        """Failures allowed without any wait; after them each further failure doubles the wait."""
+        return max(1, self.limit // 2)
+
+
+def client_key(address: str | None) -> str:
+    """The client address as a throttle key: IPv6 clients by their /64, which one host controls whole."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return (address or "unknown")[:64]
+    if ip.version == 6:
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def _account_key(username: str) -> str:
+    return username.strip().lower()[:100]
+
+
+def login_buckets(username: str, address: str | None) -> tuple[Bucket, Bucket]:
+    """The two keys a login attempt counts against: this account from this address, and this address."""
+    config = current_app.config
+    client = client_key(address)
+    return (Bucket(ACCOUNT_ADDRESS, f"{_account_key(username)}|{client}", config["LOGIN_MAX_FAILURES"]),
+            Bucket(ADDRESS, client, config["LOGIN_ADDRESS_MAX_FAILURES"]))
+
+
+def account_bucket(username: str) -> Bucket:
+    """Wrong current passwords given by a logged-in user (a stolen session guessing the password)."""
+    return Bucket(ACCOUNT, _account_key(username), current_app.config["LOGIN_MAX_FAILURES"])
+
+
+def _serialise_attempts(bucket: Bucket) -> None:
+    """Hold attempts on one key in line until commit, so parallel guesses cannot all pass one check."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"{bucket.scope}|{bucket.key}".encode()).digest()
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                           {"key": int.from_bytes(digest[:8], "big", signed=True)})
+
+
+def check_allowed(*buckets: Bucket) -> None:
+    """Raise TooManyAttempts while any of the keys is delayed or locked."""
+    _serialise_attempts(buckets[0])
+    now = utcnow()
+    rows = db.session.scalars(select(AuthThrottle.locked_until).where(
+        AuthThrottle.locked_until > now, _any_of(buckets))).all()
+    if rows:
+        raise TooManyAttempts(max(1, math.ceil((max(rows) - now).total_seconds())))
+
+
+def _is(bucket: Bucket):
+    return (AuthThrottle.scope == bucket.scope) & (AuthThrottle.key == bucket.key)
+
+
+def _any_of(buckets: tuple[Bucket, ...]):
+    condition = _is(buckets[0])
+    for bucket in buckets[1:]:
+        condition = condition | _is(bucket)
+    return condition
+
+
+def record_failure(*buckets: Bucket) -> None:
+    """Count one failure against every key, delaying or locking those that reach their limits."""
+    now = utcnow()
+    for bucket in sorted(buckets, key=lambda b: (b.scope, b.key)):  # one lock order: no deadlock
+        row = db.session.scalar(select(AuthThrottle).where(_is(bucket)).with_for_update())
+        if row is None:
+            row = AuthThrottle(scope=bucket.scope, key=bucket.key, failures=0, lockouts=0,
+                               window_started_at=now, last_failure_at=now)
+            db.session.add(row)
+        _count_failure(row, bucket, now)
+    db.session.flush()
+
+
+def _count_failure(row: AuthThrottle, bucket: Bucket, now: datetime) -> None:
+    config = current_app.config
+    window = timedelta(minutes=config["LOGIN_FAILURE_WINDOW_MINUTES"])
+    if now - row.last_failure_at > MAX_LOCK:
+        row.lockouts = 0  # a day without failures: earlier lockouts are forgiven
+    if now - row.window_started_at >= window:
+        row.failures, row.window_started_at = 0, now
+    row.failures += 1
+    row.last_failure_at = now
+    if row.failures >= bucket.limit:
+        row.locked_until = now + min(window * 2 ** row.lockouts, MAX_LOCK)
+        row.lockouts += 1
+        # The window starts again when the lock ends: never more than `limit` failures per window.
+        row.failures, row.window_started_at = 0, row.locked_until
+    elif row.failures >= bucket.free_attempts:
+        row.locked_until = now + timedelta(seconds=2 ** (row.failures - bucket.free_attempts))
+
+
+def record_success(bucket: Bucket) -> None:
+    """The right password: this account's count from this address starts again (the address's stays)."""
+    db.session.execute(delete(AuthThrottle).where(_is(bucket)))
+
+
+def purge_stale() -> int:
+    """Drop keys without a failure for a day and without a running lock (periodic)."""
+    now = utcnow()
+    result = db.session.execute(delete(AuthThrottle).where(
+        AuthThrottle.last_failure_at < now - MAX_LOCK,
+        (AuthThrottle.locked_until.is_(None)) | (AuthThrottle.locked_until < now)))
+    return result.rowcount or 0

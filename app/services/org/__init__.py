@@ -1,0 +1,13 @@
+"""The organisation: departments, user accounts, the audit of administrative changes, organisation files."""
+from app.services.org.demo import (
+    DEMO_DEPARTMENTS,
+    DEMO_PASSWORD,
+    create_user,
+    department_names,
+    ensure_department,
+    foreign_accounts,
+    seed_demo,
+)
+
+__all__ = ["DEMO_DEPARTMENTS", "DEMO_PASSWORD", "create_user", "department_names",
+           "ensure_department", "foreign_accounts", "seed_demo"]
