@@ -17,7 +17,7 @@ from app.services import catalogue, org
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 # Tables holding per-test data; departments, users, items and process versions are seeded once.
-CASE_TABLES = ("process_migration", "design_event", "process_draft", "form_version", "archive_package", "archive_serial", "outbox_message", "alert", "supervision_order", "notification", "rating_follow_up", "case_rating", "query_guard", "case_document", "document_serial",
+CASE_TABLES = ("admin_audit_entry", "org_import_file", "user_session", "auth_throttle", "process_migration", "design_event", "process_draft", "form_version", "archive_package", "archive_serial", "outbox_message", "alert", "supervision_order", "notification", "rating_follow_up", "case_rating", "query_guard", "case_document", "document_serial",
                "case_event", "work_item", "case_material", "service_case", "case_serial", "applicant", "api_token")
 
 VALID_ID = "11010519491231002X"

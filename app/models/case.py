@@ -23,6 +23,8 @@ class Case(db.Model):
     __tablename__ = "service_case"
     __table_args__ = (
         Index("ix_case_status_accepted", "status", "accepted_at"),
+        # The front desk's landing page: the cases a clerk took in today.
+        Index("ix_case_created_by_at", "created_by_id", "created_at"),
         CheckConstraint(f"status IN {CASE_STATUSES!r}", name="status"),
     )
 

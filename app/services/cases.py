@@ -1,11 +1,16 @@
 """Reading cases: one case with its steps and timeline, and the case list (SQL only)."""
 from __future__ import annotations
 
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
 from app.extensions import db
 from app.models import Case, CaseEvent, WorkItem
+from app.models.base import utcnow
 from app.models.org import Actor
 from app.services.errors import Forbidden, NotFound
 from app.taskforms.formats import mask_id_number, mask_phone
@@ -72,3 +77,11 @@ def search_cases(user: Actor, text: str | None, status: str | None, page: int, p
     if status:
         query = query.where(Case.status == status)
     return db.paginate(query, page=page, per_page=per_page, error_out=False)
+
+
+def todays_cases(user: Actor, limit: int = 50) -> list[Case]:
+    """The cases this clerk took in since midnight (the service centre's day), newest first."""
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    midnight = datetime.combine(utcnow().astimezone(zone).date(), time.min, zone)
+    return list(db.session.scalars(select(Case).where(Case.created_by_id == user.id, Case.created_at >= midnight)
+                                   .order_by(Case.id.desc()).limit(limit)))

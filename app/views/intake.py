@@ -14,6 +14,7 @@ from app.models.base import utcnow
 from app.services import applicants as applicant_service
 from app.services import catalogue
 from app.services import materials as material_store
+from app.services import cases as case_service
 from app.services.cases import get_case
 from app.services.errors import ValidationFailed
 from app.services.intake import (
@@ -99,7 +100,8 @@ def _after_decision(case: Case):
 @bp.route("/")
 @roles_required("front_desk")
 def choose_item():
-    return render_template("intake/choose.html", items=catalogue.active_items())
+    return render_template("intake/choose.html", items=catalogue.active_items(),
+                           todays_cases=case_service.todays_cases(current_user))
 
 
 @bp.route("/applicants")
