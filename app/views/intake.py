@@ -12,9 +12,9 @@ from app.extensions import db
 from app.models import Case, ServiceItem
 from app.models.base import utcnow
 from app.services import applicants as applicant_service
+from app.services import cases as case_service
 from app.services import catalogue
 from app.services import materials as material_store
-from app.services import cases as case_service
 from app.services.cases import get_case
 from app.services.errors import ValidationFailed
 from app.services.intake import (
