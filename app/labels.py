@@ -97,3 +97,11 @@ AUDIT_ACTION_LABELS = {
     "organisation.imported": _l("Organisation file imported"),
 }
 AUDIT_CHANNEL_LABELS = {"page": _l("page"), "api": _l("API"), "cli": _l("command line"), "import": _l("import")}
+AUDIT_FIELD_LABELS = {
+    "username": _l("Username"), "display_name": _l("Display name"), "roles": _l("Roles"),
+    "departments": _l("Departments"), "head_of": _l("Heads"), "active": _l("Active"), "email": _l("E-mail"),
+    "mobile": _l("Mobile"), "must_change_password": _l("Must change password"), "password": _l("Password"),
+    "code": _l("Code"), "name": _l("Department name"), "name_en": _l("English name"),
+    "parent": _l("Parent department"), "heads": _l("Heads"), "sha256": "SHA-256",
+    "users": _l("Users"), "create": _l("To create"), "update": _l("To update"), "unchanged": _l("Unchanged"),
+}

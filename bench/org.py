@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from unittest import mock
 
-from app.services.org.org_file import org_rows, write_csv
+# The app is imported inside the functions: `main` points DATABASE_URL at the scratch database first.
 
 ROLE_MIX = (["handler"], ["handler"], ["handler"], ["front_desk"], ["handler", "dept_head"], ["supervisor"],
             ["archivist"], ["designer"])
@@ -21,6 +21,8 @@ BENCH_PASSWORD = "bench-login-ledger-2026"
 
 def organisation_file(departments: int, users: int, prefix: str = "B") -> bytes:
     """A bureau with divisions of up to ten sections under it, every user in one or two of them."""
+    from app.services.org.org_file import org_rows, write_csv
+
     codes = [f"{prefix}D{n:04d}" for n in range(departments)]
     rows_departments = [{"code": codes[0], "name": "基准测试局", "parent": None, "active": True, "heads": []}]
     for n, code in enumerate(codes[1:], start=1):

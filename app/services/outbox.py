@@ -62,8 +62,9 @@ def message_rows_for_users(users: Iterable[User], subject: str, body: str, paylo
                            alert_id: int | None = None, channels: Iterable[str] | None = None) -> list[dict]:
     """The messages of an alert as rows: in-app and e-mail per user, and one per configured webhook.
 
-    E-mail goes only to users listed in NOTIFY_EMAILS (username → address; users have no e-mail
-    column). Disabled users are skipped; a user given twice is told once.
+    E-mail goes to the user's address (or the one NOTIFY_EMAILS gives for the username); webhooks
+    (SMS and WeChat gateways) get the recipients' mobile numbers. Disabled users are skipped; a user
+    given twice is told once.
     """
     wanted = set(OUTBOX_CHANNELS if channels is None else channels)
     unknown = wanted - set(OUTBOX_CHANNELS)
@@ -75,13 +76,16 @@ def message_rows_for_users(users: Iterable[User], subject: str, body: str, paylo
     for user in sorted(recipients.values(), key=lambda u: u.id):
         if "inapp" in wanted:
             rows.append(_message_row("inapp", str(user.id), subject, body, payload, alert_id))
-        address = config["NOTIFY_EMAILS"].get(user.username)
+        address = user.email or config["NOTIFY_EMAILS"].get(user.username)
         if "email" in wanted and address:
             rows.append(_message_row("email", address, subject, body, payload, alert_id))
-    if "webhook" in wanted:
+    if "webhook" in wanted and config["WEBHOOKS"]:
         # Webhooks feed other systems (a duty phone, a dashboard): one post per alert, not per user.
+        contacts = [{"username": u.username, "display_name": u.display_name, "mobile": u.mobile}
+                    for u in sorted(recipients.values(), key=lambda u: u.id)]
+        hook_payload = {**(payload or {}), "recipients": contacts} if contacts else payload
         for name in sorted(config["WEBHOOKS"]):
-            rows.append(_message_row("webhook", name, subject, body, payload, alert_id))
+            rows.append(_message_row("webhook", name, subject, body, hook_payload, alert_id))
     return rows
 
 

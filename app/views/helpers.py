@@ -5,12 +5,14 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, current_app, g
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.labels import (
     ACTION_LABELS,
     AUDIT_ACTION_LABELS,
     AUDIT_CHANNEL_LABELS,
+    AUDIT_FIELD_LABELS,
     CASE_TYPE_LABELS,
     DECISION_LABELS,
     ID_TYPE_LABELS,
@@ -23,7 +25,6 @@ from app.labels import (
 )
 from app.services import org
 from app.services.notifications import unread_count
-from app.services.org.audit import entry_changes
 from app.services.routing import return_targets
 from app.taskforms.formats import mask_id_number
 
@@ -65,13 +66,37 @@ def template_helpers() -> dict:
         "SUSPENSION_LABELS": SUSPENSION_LABELS,
         "NOTIFICATION_LABELS": NOTIFICATION_LABELS,
         "ROLE_LABELS": ROLE_LABELS,
-        "audit_changes": entry_changes,
+        "audit_changes": audit_changes,
         "AUDIT_ACTION_LABELS": AUDIT_ACTION_LABELS,
         "AUDIT_CHANNEL_LABELS": AUDIT_CHANNEL_LABELS,
         "unread_notifications": _unread_notifications,
         "department_choices": _department_choices,
         "return_targets_for": return_targets,
     }
+
+
+def _shown(key: str, value) -> str:
+    """An audited value as text for people: role names, yes/no, lists, nested counts."""
+    if value is None or value in ([], ""):
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if key == "roles" and isinstance(value, list):
+        return "、".join(str(ROLE_LABELS.get(role, role)) for role in value)
+    if isinstance(value, list):
+        return "、".join(map(str, value))
+    if isinstance(value, dict):
+        return "; ".join(f"{AUDIT_FIELD_LABELS.get(k, k)}: {_shown(k, v)}" for k, v in value.items())
+    return str(value)
+
+
+def audit_changes(entry) -> list[tuple[str, str, str]]:
+    """(field label, before, after) of an audit entry; a creation lists only the fields it set."""
+    before, after = entry.before or {}, entry.after or {}
+    keys = [key for key in dict.fromkeys([*after, *before])
+            if entry.before is not None or _shown(key, after.get(key)) != "—"]
+    return [(str(AUDIT_FIELD_LABELS.get(key, key)), _shown(key, before.get(key)), _shown(key, after.get(key)))
+            for key in keys]
 
 
 def _unread_notifications() -> int:

@@ -7,17 +7,13 @@ from flask_login import current_user
 
 from app.auth import roles_required
 from app.extensions import db
+from app.models import User
 from app.models.org import ROLES
 from app.services.errors import Conflict, ValidationFailed
 from app.services.org import departments as department_service
 from app.services.org import users as user_service
 
 bp = Blueprint("org_admin", __name__, url_prefix="/admin")
-
-
-def _tree():
-    departments = department_service.all_departments()
-    return department_service.tree(departments), department_service.heads_by_department()
 
 
 @bp.route("/departments", methods=["GET", "POST"])
@@ -36,8 +32,9 @@ def departments():
             db.session.commit()
             flash(_("Department %(code)s created.", code=department.code), "success")
             return redirect(url_for("org_admin.departments"))
-    tree, heads = _tree()
-    return render_template("admin/org/departments.html", tree=tree, heads=heads, errors=errors,
+    tree = department_service.tree(department_service.all_departments())
+    head_names = department_service.heads_by_department(User.display_name)
+    return render_template("admin/org/departments.html", tree=tree, head_names=head_names, errors=errors,
                            values=values), status
 
 
@@ -61,7 +58,8 @@ def edit_department(code: str):
             db.session.commit()
             flash(_("Department %(code)s saved.", code=code), "success")
             return redirect(url_for("org_admin.departments"))
-    tree, heads = _tree()
+    tree = department_service.tree(department_service.all_departments())
+    heads = department_service.heads_by_department()
     members = db.session.scalars(user_service.search_users(department=code)).all()
     return render_template("admin/org/department.html", department=department, tree=tree,
                            heads=heads.get(department.id, []), members=members, errors=errors,
@@ -86,7 +84,8 @@ def _user_form() -> dict:
     form = request.form
     data = {"display_name": form.get("display_name", ""), "email": form.get("email", ""),
             "mobile": form.get("mobile", ""), "roles": form.getlist("roles"),
-            "departments": form.getlist("departments"), "head_of": form.getlist("head_of"),
+            # No head ticked: a dept_head heads the departments they headed, or all of theirs.
+            "departments": form.getlist("departments"), "head_of": form.getlist("head_of") or None,
             "active": form.get("active") == "1"}
     if form.get("password"):
         data["password"] = form["password"]

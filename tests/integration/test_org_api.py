@@ -315,3 +315,20 @@ def test_wrong_current_passwords_are_throttled(api_as, client):
 
 def test_demo_password_still_passes_the_policy(client):
     assert token_for(client, "handler", DEMO_PASSWORD)
+
+
+def test_notifications_reach_the_users_email_and_mobile(api_as, app, monkeypatch, dbx):
+    from app.models import User
+    from app.services import outbox
+
+    user = new_user(api_as("admin"), email="notify@archives.example.cn", mobile="13900003333")
+    monkeypatch.setitem(app.config, "NOTIFY_EMAILS", {})
+    monkeypatch.setitem(app.config, "WEBHOOKS", {"sms": {"url": "http://127.0.0.1:9/", "secret": "s"}})
+    with dbx() as session:
+        account = session.query(User).filter_by(username=user["username"]).one()
+        rows = outbox.message_rows_for_users([account], "subject", "body", {"rule": "X"})
+    assert ("email", "notify@archives.example.cn") in [(r["channel"], r["recipient"]) for r in rows]
+    hook = next(r for r in rows if r["channel"] == "webhook")
+    assert hook["payload"]["recipients"] == [{"username": user["username"], "display_name": "测试承办人",
+                                              "mobile": "13900003333"}]
+    assert hook["payload"]["rule"] == "X"

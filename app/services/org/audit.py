@@ -6,7 +6,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import func, or_, select
 
 from app.extensions import db
@@ -66,21 +65,3 @@ def actions() -> list[str]:
     """The actions recorded so far, for the filter."""
     return list(db.session.scalars(select(AdminAuditEntry.action).distinct().order_by(AdminAuditEntry.action)))
 
-
-def _shown(value) -> str:
-    if value is None or value == [] or value == "":
-        return "—"
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
-    if isinstance(value, list):
-        return ", ".join(map(str, value))
-    if isinstance(value, dict):
-        return ", ".join(f"{k}: {_shown(v)}" for k, v in value.items())
-    return str(value)
-
-
-def entry_changes(entry: AdminAuditEntry) -> list[tuple[str, str, str]]:
-    """(field, before, after) of an entry, as text for people."""
-    before, after = entry.before or {}, entry.after or {}
-    keys = list(dict.fromkeys([*after, *before]))
-    return [(key, _shown(before.get(key)), _shown(after.get(key))) for key in keys]

@@ -5,6 +5,7 @@ import re
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Case, Department, ProcessVersion, User, WorkItem, user_departments
@@ -29,12 +30,12 @@ def department_record(department: Department, heads: list[str] | None = None) ->
     return record
 
 
-def heads_by_department() -> dict[int, list[str]]:
-    """Department id → usernames of its heads, in one query."""
+def heads_by_department(column=User.username) -> dict[int, list[str]]:
+    """Department id → usernames (or another column, e.g. display names) of its heads, in one query."""
     rows = db.session.execute(
-        select(user_departments.c.department_id, User.username)
+        select(user_departments.c.department_id, column)
         .join(User, User.id == user_departments.c.user_id)
-        .where(user_departments.c.is_head).order_by(User.username))
+        .where(user_departments.c.is_head).order_by(column))
     heads: dict[int, list[str]] = {}
     for department_id, username in rows:
         heads.setdefault(department_id, []).append(username)
@@ -127,8 +128,11 @@ def create_department(actor: Actor, channel: str, data: dict) -> Department:
     if db.session.scalar(select(Department.id).where(func.lower(Department.code) == code.lower())):
         raise Conflict(_("The department code %(code)s is taken.", code=code), {"code": _("Taken.")})
     department = Department(code=code, name=name, name_en=name_en, parent=parent, is_active=True)
-    db.session.add(department)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # another admin may create the same code at this moment
+            db.session.add(department)
+    except IntegrityError:
+        raise Conflict(_("The department code %(code)s is taken.", code=code), {"code": _("Taken.")}) from None
     if heads is not None:
         set_heads(department, heads)
     record_change(actor, channel, "department.created", "department", code, None,

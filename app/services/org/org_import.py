@@ -11,13 +11,14 @@ from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Department, User, user_departments
 from app.models.org import ROLE_NAMES_ZH, ROLES, Actor
 from app.services.accounts import sessions
 from app.services.accounts.passwords import TEMPORARY_PASSWORD_HASH, temporary_password
-from app.services.errors import ValidationFailed
+from app.services.errors import Conflict, ValidationFailed
 from app.services.org import departments as department_service
 from app.services.org import users as user_service
 from app.services.org.audit import record_change
@@ -295,8 +296,12 @@ def apply_import(filename: str, content: bytes, actor: Actor | None, channel: st
     if not plan.ok:
         raise ImportRefused(plan.problems)
     applier = _Applier(_State.read(), actor, channel)
-    applier.departments(plan.departments)
-    new_passwords = applier.users(plan.users)
+    try:
+        with db.session.begin_nested():  # another import or admin may add the same codes meanwhile
+            applier.departments(plan.departments)
+            new_passwords = applier.users(plan.users)
+    except IntegrityError:
+        raise Conflict(_("The organisation changed while the file was applied. Check the file again.")) from None
     applier.heads(plan.departments)
     applier.return_work()
     record_change(actor, channel, "organisation.imported", "organisation", filename[:100], None,

@@ -6,6 +6,7 @@ import re
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models import Department, User, user_departments
@@ -165,8 +166,7 @@ def _refuse(fields: dict) -> None:
 
 # --- the verbs ---------------------------------------------------------------------------------------
 
-def create_account(actor: Actor | None, channel: str, data: dict, *, password_hash_method: str = "scrypt",
-                   must_change_password: bool = False, check_password: bool = True) -> User:
+def create_account(actor: Actor | None, channel: str, data: dict) -> User:
     """A new account; 409 when the username is taken, 422 listing every bad field."""
     fields: dict[str, str] = {}
     username = data.get("username")
@@ -181,7 +181,7 @@ def create_account(actor: Actor | None, channel: str, data: dict, *, password_ha
     password = data.get("password")
     if not isinstance(password, str) or not password:
         fields["password"] = _("Required.")
-    elif check_password:
+    else:
         problem = password_problem(password, username if isinstance(username, str) else "",
                                    tuple(v for v in (display_name, email, mobile) if v))
         if problem:
@@ -191,22 +191,28 @@ def create_account(actor: Actor | None, channel: str, data: dict, *, password_ha
     if db.session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
         raise UsernameTaken(_("The username %(username)s is taken.", username=username), {"username": _("Taken.")})
     user = User(username=username, display_name=display_name, email=email, mobile=mobile,
-                roles=" ".join(roles), is_enabled=active, must_change_password=must_change_password,
-                departments=departments)
-    user.set_password(password, password_hash_method)
-    db.session.add(user)
-    db.session.flush()
+                roles=" ".join(roles), is_enabled=active, departments=departments)
+    user.set_password(password)
+    try:
+        with db.session.begin_nested():  # another admin may create the same username at this moment
+            db.session.add(user)
+    except IntegrityError:
+        raise UsernameTaken(_("The username %(username)s is taken.", username=username),
+                            {"username": _("Taken.")}) from None
     _set_heads(user, head_of)
     record_change(actor, channel, "user.created", "user", username, None, user_record(user, head_of))
     return user
 
 
 def _head_of(data: dict, roles: list[str] | None, departments: list[Department] | None,
-             fields: dict) -> list[str]:
-    """The departments the user heads: as given, or every department of a dept_head."""
+             fields: dict, current: list[str] | None = None) -> list[str]:
+    """The departments the user heads: as given; else for a dept_head those of `current` they still
+    belong to, or all their departments."""
     codes = [d.code for d in departments or []]
     if data.get("head_of") is None:
-        return codes if roles and "dept_head" in roles else []
+        if not roles or "dept_head" not in roles:
+            return []
+        return [code for code in current or [] if code in codes] or codes
     head_of = data["head_of"]
     if not isinstance(head_of, list) or not all(isinstance(c, str) for c in head_of):
         fields["head_of"] = _("Must be a list of department codes.")
@@ -248,7 +254,7 @@ def update_account(actor: Actor | None, channel: str, username: str, changes: di
     roles = checked_roles(changes["roles"], fields) if "roles" in changes else sorted(user.role_set)
     departments = _departments(changes["departments"], fields) if "departments" in changes else user.departments
     active = _bool(changes["active"], "active", fields) if "active" in changes else user.is_enabled
-    head_of = (_head_of(changes, roles, departments, fields)
+    head_of = (_head_of(changes, roles, departments, fields, before["head_of"])
                if {"head_of", "roles", "departments"} & set(changes) else before["head_of"])
     is_self = actor is not None and actor.id == user.id
     new_password = changes.get("password")
