@@ -225,3 +225,15 @@ def test_the_front_desk_landing_lists_todays_cases(app, api_as):
     page_login(client, "frontdesk")
     page = client.get("/intake/").get_data(as_text=True)
     assert 'data-testid="todays-cases"' in page and case_no in page
+
+
+def test_parallel_guesses_are_counted_one_by_one(app):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def guess(n: int) -> int:
+        return token_attempt(client_from(app, "203.0.113.50"), "head" if n % 2 else f"nobody{n}", f"g{n}").status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(guess, range(40)))
+    assert set(statuses) <= {401, 429}  # never a server error, however the rows race
+    assert statuses.count(401) <= 30 and 429 in statuses

@@ -251,7 +251,9 @@ def test_webhook_is_posted_with_a_verifiable_signature(ctx, app, monkeypatch, re
     document = json.loads(raw.decode("utf-8"))
     assert document["id"] == message.id and document["alert_id"] == alert.id
     assert document["subject"] == SUBJECT and document["body"] == BODY
-    assert document["payload"] == {"case_no": "2026-0001"}
+    # SMS and WeChat gateways learn whom to reach from the recipients' mobiles.
+    assert document["payload"] == {"case_no": "2026-0001", "recipients": [
+        {"username": "handler", "display_name": "业务承办人", "mobile": None}]}
 
 
 def test_unknown_webhook_and_non_http_url_fail_without_retries(ctx, app, monkeypatch):

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.extensions import db
 from app.models import AuthThrottle
@@ -24,8 +26,9 @@ from app.models.base import utcnow
 from app.services.errors import ServiceError
 
 ACCOUNT_ADDRESS, ADDRESS, ACCOUNT = "account_address", "address", "account"
-# The longest lock, however often a key is locked out.
+# The longest lock, however often a key is locked out, and the longest wait before the lock.
 MAX_LOCK = timedelta(hours=24)
+MAX_DELAY_SECONDS = 30
 
 
 class TooManyAttempts(ServiceError):
@@ -115,12 +118,14 @@ def _any_of(buckets: tuple[Bucket, ...]):
 def record_failure(*buckets: Bucket) -> None:
     """Count one failure against every key, delaying or locking those that reach their limits."""
     now = utcnow()
+    insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for bucket in sorted(buckets, key=lambda b: (b.scope, b.key)):  # one lock order: no deadlock
-        row = db.session.scalar(select(AuthThrottle).where(_is(bucket)).with_for_update())
-        if row is None:
-            row = AuthThrottle(scope=bucket.scope, key=bucket.key, failures=0, lockouts=0,
-                               window_started_at=now, last_failure_at=now)
-            db.session.add(row)
+        # Parallel failures from one address (several accounts) may create its row at the same moment.
+        db.session.execute(insert(AuthThrottle).values(
+            scope=bucket.scope, key=bucket.key, failures=0, lockouts=0, window_started_at=now,
+            last_failure_at=now).on_conflict_do_nothing())
+        row = db.session.scalar(select(AuthThrottle).where(_is(bucket)).with_for_update()
+                                .execution_options(populate_existing=True))
         _count_failure(row, bucket, now)
     db.session.flush()
 
@@ -140,7 +145,8 @@ def _count_failure(row: AuthThrottle, bucket: Bucket, now: datetime) -> None:
         # The window starts again when the lock ends: never more than `limit` failures per window.
         row.failures, row.window_started_at = 0, row.locked_until
     elif row.failures >= bucket.free_attempts:
-        row.locked_until = now + timedelta(seconds=2 ** (row.failures - bucket.free_attempts))
+        delay = min(2 ** (row.failures - bucket.free_attempts), MAX_DELAY_SECONDS)
+        row.locked_until = now + timedelta(seconds=delay)
 
 
 def record_success(bucket: Bucket) -> None:

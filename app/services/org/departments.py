@@ -14,7 +14,7 @@ from app.models.org import Actor
 from app.services import catalogue
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.org.audit import record_change
-from app.taskforms.formats import has_control_characters
+from app.services.org.fields import checked_text
 
 # A department code is what BPMN lanes name: letters, digits, _ and -, starting with a letter.
 CODE_SHAPE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
@@ -74,19 +74,7 @@ def get_department(code: str) -> Department:
 
 
 def checked_name(value, field: str, required: bool, fields: dict) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            fields[field] = _("Required.")
-        return None
-    if not isinstance(value, str):
-        fields[field] = _("Must be text.")
-        return None
-    value = value.strip()
-    if len(value) > MAX_NAME_CHARS:
-        fields[field] = _("Must be at most %(n)s characters.", n=MAX_NAME_CHARS)
-    elif has_control_characters(value):
-        fields[field] = _("Contains control characters that cannot be stored.")
-    return value
+    return checked_text(value, field, fields, required, MAX_NAME_CHARS)
 
 
 def _parent_of(code, fields: dict, child: Department | None = None) -> Department | None:

@@ -16,8 +16,8 @@ from app.services.accounts.passwords import check_new_password, password_problem
 from app.services.errors import NotFound, ValidationFailed
 from app.services.org.audit import record_change
 from app.services.org.departments import sync_head_roles
+from app.services.org.fields import checked_text
 from app.services.tasks import return_claims_to_pool
-from app.taskforms.formats import has_control_characters
 
 USERNAME_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,63}")
 # Mainland mobile numbers: 11 digits, 13x to 19x.
@@ -82,25 +82,9 @@ def heads_of_users() -> dict[int, list[str]]:
 
 # --- validation: every field checked, every problem reported at once -------------------------------
 
-def _text(value, field: str, fields: dict, required: bool, limit: int) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            fields[field] = _("Required.")
-        return None
-    if not isinstance(value, str):
-        fields[field] = _("Must be text.")
-        return None
-    value = value.strip()
-    if len(value) > limit:
-        fields[field] = _("Must be at most %(n)s characters.", n=limit)
-    elif has_control_characters(value):
-        fields[field] = _("Contains control characters that cannot be stored.")
-    return value
-
-
 def checked_email(value, fields: dict, field: str = "email") -> str | None:
     """A syntactically valid address (normalised), or None when empty; problems go to `fields`."""
-    value = _text(value, field, fields, False, 254)
+    value = checked_text(value, field, fields, False, 254)
     if value is None or field in fields:
         return None
     try:
@@ -111,7 +95,7 @@ def checked_email(value, fields: dict, field: str = "email") -> str | None:
 
 
 def checked_mobile(value, fields: dict, field: str = "mobile") -> str | None:
-    value = _text(value, field, fields, False, 20)
+    value = checked_text(value, field, fields, False, 20)
     if value is None or field in fields:
         return None
     value = value.replace(" ", "").replace("-", "")
@@ -172,7 +156,7 @@ def create_account(actor: Actor | None, channel: str, data: dict) -> User:
     username = data.get("username")
     if not isinstance(username, str) or not USERNAME_SHAPE.fullmatch(username):
         fields["username"] = _("2 to 64 letters, digits, _, . or -, starting with a letter or digit.")
-    display_name = _text(data.get("display_name"), "display_name", fields, True, 100)
+    display_name = checked_text(data.get("display_name"), "display_name", fields, True, 100)
     email = checked_email(data.get("email"), fields)
     mobile = checked_mobile(data.get("mobile"), fields)
     roles = checked_roles(data.get("roles"), fields)
@@ -246,7 +230,7 @@ def update_account(actor: Actor | None, channel: str, username: str, changes: di
     if unknown:
         fields.update({name: _("Unknown field.") for name in unknown})
     if "display_name" in changes:
-        user.display_name = _text(changes["display_name"], "display_name", fields, True, 100) or user.display_name
+        user.display_name = checked_text(changes["display_name"], "display_name", fields, True, 100) or user.display_name
     if "email" in changes:
         user.email = checked_email(changes["email"], fields)
     if "mobile" in changes:
