@@ -161,8 +161,8 @@ class Config:
     # Passwords: at least this long, and at least this zxcvbn score (0 guessable … 4 very strong).
     PASSWORD_MIN_LENGTH = int(os.environ.get("PASSWORD_MIN_LENGTH", 10))
     PASSWORD_MIN_SCORE = int(os.environ.get("PASSWORD_MIN_SCORE", 3))
-    # Seconds between sweeps of expired sessions, tokens and stale throttle entries.
-    CREDENTIAL_SWEEP_SECONDS = int(os.environ.get("CREDENTIAL_SWEEP_SECONDS", 3600))
+    # Seconds between sweeps of expired sessions and tokens, stale throttle entries and old import files.
+    HOUSEKEEPING_SWEEP_SECONDS = int(os.environ.get("HOUSEKEEPING_SWEEP_SECONDS", 3600))
     # Largest organisation file accepted for import (bytes).
     MAX_ORG_FILE_BYTES = int(os.environ.get("MAX_ORG_FILE_BYTES", 5 * 1024 * 1024))
 

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from app.extensions import db
 from app.services.errors import ServiceError
-from app.services.org import org_import
+from app.services.org import org_export, org_import
 
 org_cli = AppGroup("org", help="The organisation: import or export departments and users as CSV or XLSX.")
 
@@ -88,5 +88,5 @@ def import_command(file: Path, dry_run: bool, passwords_file: Path | None):
 def export_command(file: Path):
     """Write the whole organisation to FILE (.csv or .xlsx), in the format import reads."""
     kind = "xlsx" if file.suffix.lower() == ".xlsx" else "csv"
-    file.write_bytes(org_import.export_file(kind))
+    file.write_bytes(org_export.export_file(kind))
     click.echo(f"organisation written to {file}")

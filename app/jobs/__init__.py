@@ -1,9 +1,9 @@
 """The single list of periodic jobs: (id, function, seconds-between-runs config key)."""
 from __future__ import annotations
 
-from app.services.accounts.cleanup import purge_stale_credentials
 from app.services.documents import store_pending_pdfs
 from app.services.filing import file_due
+from app.services.housekeeping import purge_stale_records
 from app.services.materials import remove_orphans
 from app.services.outbox import deliver_due
 from app.services.supervision import check_deadlines, daily_audit, weekly_cards
@@ -19,5 +19,5 @@ JOBS = (
     ("check_deadlines", check_deadlines, "SUPERVISION_SWEEP_SECONDS"),
     ("daily_audit", daily_audit, "AUDIT_SWEEP_SECONDS"),
     ("weekly_cards", weekly_cards, "AUDIT_SWEEP_SECONDS"),
-    ("purge_stale_credentials", purge_stale_credentials, "CREDENTIAL_SWEEP_SECONDS"),
+    ("purge_stale_records", purge_stale_records, "HOUSEKEEPING_SWEEP_SECONDS"),
 )

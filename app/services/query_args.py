@@ -8,8 +8,8 @@ from datetime import date
 
 from flask_babel import gettext as _
 
-from app.services import org
 from app.services.errors import ValidationFailed
+from app.services.org.departments import department_names
 
 DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -56,7 +56,7 @@ class QueryArgs:
 
     def department(self) -> str | None:
         code = self.text("department", 32)
-        if code and code not in org.department_names(False):
+        if code and code not in department_names(False):
             self.errors["department"] = _("`department` must be the code of a department.")
             return None
         return code

@@ -15,7 +15,7 @@ from app.config import PROJECT_ROOT
 from app.extensions import db
 from app.models import OrgImportFile
 from app.models.base import utcnow
-from app.services.org import audit, org_import
+from app.services.org import audit, org_export, org_import
 from app.services.org.org_file import write_xlsx
 from app.views.helpers import local_time
 
@@ -80,7 +80,7 @@ def apply_import(upload_id: int):
 def export_file(kind: str):
     if kind not in _MIMETYPES:
         abort(404)
-    return _download(org_import.export_file(kind), kind, f"organisation-{local_time(utcnow(), '%Y-%m-%d')}")
+    return _download(org_export.export_file(kind), kind, f"organisation-{local_time(utcnow(), '%Y-%m-%d')}")
 
 
 @bp.route("/org/example.<kind>")

@@ -237,3 +237,30 @@ def test_parallel_guesses_are_counted_one_by_one(app):
         statuses = list(pool.map(guess, range(40)))
     assert set(statuses) <= {401, 429}  # never a server error, however the rows race
     assert statuses.count(401) <= 30 and 429 in statuses
+
+
+def test_the_housekeeping_job_removes_what_has_expired(app):
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.jobs.runner import run_job_once
+    from app.models import AuthThrottle, OrgImportFile, UserSession
+
+    assert page_login(app.test_client(), "handler").status_code == 302
+    for n in range(3):
+        token_attempt(client_from(app, "203.0.113.60"), "handler", f"guess-{n}")
+    with app.app_context():
+        db.session.add(OrgImportFile(filename="org.csv", content=b"x", sha256="0" * 64))
+        db.session.commit()
+    assert run_job_once(app, "purge_stale_records") == {"sessions_and_tokens": 0, "throttle_keys": 0,
+                                                         "import_files": 0}
+    from datetime import timedelta
+
+    from app.models.base import utcnow
+
+    result = run_job_once(app, "purge_stale_records", utcnow() + timedelta(days=2))
+    assert result["sessions_and_tokens"] >= 1 and result["throttle_keys"] == 2 and result["import_files"] == 1
+    with app.app_context():
+        for model in (UserSession, AuthThrottle, OrgImportFile):
+            assert db.session.scalar(select(func.count()).select_from(model)) == 0
+        db.session.remove()

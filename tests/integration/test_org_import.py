@@ -9,7 +9,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import func, select
 
 from app.models import AdminAuditEntry, Department, User
-from app.services.org import org_import
+from app.services.org import org_export, org_import
 from app.services.org.org_file import COLUMNS
 from tests.integration.test_org_api import unique
 
@@ -158,12 +158,12 @@ def test_apply_creates_updates_and_reads_back_through_export(dbx):
     assert actions.count("organisation.imported") == 2 and "user.updated" in actions
     # The export is a file the import reads as "nothing to change".
     for kind, name in (("csv", "org.csv"), ("xlsx", "org.xlsx")):
-        exported = org_import.export_file(kind)
+        exported = org_export.export_file(kind)
         plan = org_import.plan_import(name, exported)
         assert plan.ok, [p.as_dict() for p in plan.problems]
         assert plan.counts()["departments"]["create"] == plan.counts()["users"]["create"] == 0
         assert plan.counts()["departments"]["update"] == plan.counts()["users"]["update"] == 0
-    book = load_workbook(io.BytesIO(org_import.export_file("xlsx")))
+    book = load_workbook(io.BytesIO(org_export.export_file("xlsx")))
     assert [c.value for c in book.active[1]] == list(COLUMNS)
 
 

@@ -33,14 +33,6 @@ DEMO_USERS = (
 )
 
 
-def department_names(english: bool, active_only: bool = False) -> dict[str, str]:
-    """Department code → name in the chosen language (of every department, or of active ones only)."""
-    statement = select(Department).order_by(Department.code)
-    if active_only:
-        statement = statement.where(Department.is_active)
-    return {d.code: (d.name_en if english and d.name_en else d.name) for d in db.session.scalars(statement)}
-
-
 def ensure_department(code: str, name: str, name_en: str | None = None, parent: Department | None = None) -> Department:
     """Create the department or update its names (and parent, when given)."""
     department = db.session.scalar(select(Department).where(Department.code == code))

@@ -42,6 +42,14 @@ def heads_by_department(column=User.username) -> dict[int, list[str]]:
     return heads
 
 
+def department_names(english: bool, active_only: bool = False) -> dict[str, str]:
+    """Department code → name in the chosen language (of every department, or of active ones only)."""
+    statement = select(Department).order_by(Department.code)
+    if active_only:
+        statement = statement.where(Department.is_active)
+    return {d.code: (d.name_en if english and d.name_en else d.name) for d in db.session.scalars(statement)}
+
+
 def all_departments() -> list[Department]:
     """Every department, active or not, by code."""
     return list(db.session.scalars(select(Department).order_by(Department.code)))

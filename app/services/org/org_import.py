@@ -22,7 +22,7 @@ from app.services.errors import Conflict, ValidationFailed
 from app.services.org import departments as department_service
 from app.services.org import users as user_service
 from app.services.org.audit import record_change
-from app.services.org.org_file import ROW_TYPES, FileProblem, Row, org_rows, read_org_file, write_csv, write_xlsx
+from app.services.org.org_file import ROW_TYPES, FileProblem, Row, read_org_file
 from app.services.tasks import return_claims_to_pool
 
 TRUE_WORDS = {"", "yes", "y", "true", "1", "是", "启用", "有效"}
@@ -388,19 +388,3 @@ class _Applier:
             if codes and user not in self.deactivated:
                 return_claims_to_pool(user, self.actor, _("Left the department"), codes)
 
-
-def export_rows() -> list[list[str]]:
-    """The whole organisation as file rows: departments in tree order, then users by username."""
-    heads = department_service.heads_by_department()
-    departments = [department_service.department_record(d, heads.get(d.id, []))
-                   for _depth, d in department_service.tree(department_service.all_departments())]
-    user_heads = user_service.heads_of_users()
-    users = [user_service.user_record(u, user_heads.get(u.id, []))
-             for u in db.session.scalars(user_service.search_users())]
-    return org_rows(departments, users)
-
-
-def export_file(kind: str) -> bytes:
-    """The organisation file as `csv` or `xlsx`."""
-    rows = export_rows()
-    return write_xlsx(rows) if kind == "xlsx" else write_csv(rows)
