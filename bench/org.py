@@ -19,7 +19,7 @@ ROLE_MIX = (["handler"], ["handler"], ["handler"], ["front_desk"], ["handler", "
 BENCH_PASSWORD = "bench-login-ledger-2026"
 
 
-def organisation_file(departments: int, users: int, prefix: str = "B") -> bytes:
+def organisation_file(departments: int, users: int, prefix: str = "B", renamed: bool = False) -> bytes:
     """A bureau with divisions of up to ten sections under it, every user in one or two of them."""
     from app.services.org.org_file import org_rows, write_csv
 
@@ -36,7 +36,7 @@ def organisation_file(departments: int, users: int, prefix: str = "B") -> bytes:
         member_of = sorted({codes[1 + n % (departments - 1)], codes[1 + (n * 7) % (departments - 1)]})
         if "dept_head" in roles:
             heads.setdefault(member_of[0], []).append(username)
-        rows_users.append({"username": username, "display_name": f"测试用户{n}", "email": f"{username}@bench.example.cn",
+        rows_users.append({"username": username, "display_name": f"{'改名' if renamed else '测试'}用户{n}", "email": f"{username}@bench.example.cn",
                            "mobile": f"139{n:08d}", "roles": roles, "departments": member_of, "active": True})
     for row in rows_departments:
         row["heads"] = heads.get(row["code"], [])
@@ -70,6 +70,10 @@ def measure(app, departments: int, users: int, logins: int, prefix: str = "B") -
         with _timed(results, "dry_run_unchanged"):
             org_import.plan_import("bench.csv", content)
             db.session.rollback()
+        with _timed(results, "apply_update"):  # every user renamed: 2,000 updates with their audit entries
+            org_import.apply_import("bench.csv", organisation_file(departments, users, prefix, renamed=True),
+                                    None, "cli")
+            db.session.commit()
         create_user(f"{prefix.lower()}login", BENCH_PASSWORD, ["handler"], [])
         db.session.commit()
     client = app.test_client()
@@ -103,6 +107,7 @@ def main() -> None:
     print(f"dry run:  {results['dry_run']:.2f} s (target ≤ 10 s)")
     print(f"apply:    {results['apply']:.2f} s (target ≤ 10 s)  {results['created']}")
     print(f"dry run of the same file again (nothing to change): {results['dry_run_unchanged']:.2f} s")
+    print(f"apply of the file with every user renamed (updates): {results['apply_update']:.2f} s")
     print(f"login p50 over {logins}: {results['login_with_throttle_ms']:.1f} ms with the throttle, "
           f"{results['login_without_throttle_ms']:.1f} ms without it")
 

@@ -197,3 +197,25 @@ def test_cli_dry_run_lists_rows_and_apply_writes_first_passwords(app, tmp_path):
     exported = tmp_path / "org.xlsx"
     assert runner.invoke(args=["org", "export", str(exported)]).exit_code == 0
     assert load_workbook(exported).active["G1"].value == "username"
+
+
+def test_create_user_on_the_command_line_asks_for_a_strong_password(app):
+    runner = app.test_cli_runner()
+    name = unique("cli.admin")
+    weak = runner.invoke(args=["create-user", "--username", name, "--role", "admin", "--password", "12345678"])
+    assert weak.exit_code == 1 and "password" in weak.output
+    asked = runner.invoke(args=["create-user", "--username", name, "--role", "admin", "--display-name", "第二管理员"],
+                          input="harbour-lantern-quiet-71\nharbour-lantern-quiet-71\n")
+    assert asked.exit_code == 0, asked.output
+    from app.services.org import users as user_service
+
+    user = user_service.get_user(name)
+    assert user.check_password("harbour-lantern-quiet-71") and not user.must_change_password
+    # Run again on an existing user: an administrator's reset, replaced at next login.
+    reset = runner.invoke(args=["create-user", "--username", name, "--role", "admin",
+                                "--password", "ember-compass-willow-26"])
+    assert reset.exit_code == 0
+    from app.extensions import db
+
+    db.session.refresh(user)
+    assert user.must_change_password
