@@ -114,6 +114,7 @@ def test_import_page_checks_then_applies_and_shows_first_passwords_once(app):
     applied = client.post(apply_path, data={"csrf_token": csrf(client, "/admin/org/import")})
     result = applied.get_data(as_text=True)
     assert applied.status_code == 200 and clerk in result and 'data-testid="first-passwords"' in result
+    assert "新建部门 1 个,更新 0 个;新建用户 1 个,更新 0 个" in result
     assert applied.headers["Cache-Control"] == "no-store"
     password = re.search(rf"{clerk}</td><td><code>([^<]+)</code>", result).group(1)
     assert page_login(app.test_client(), clerk, password).headers["Location"] == "/account/password"

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -38,8 +39,9 @@ class TooManyAttempts(ServiceError):
 
     def __init__(self, retry_after: int):
         minutes = max(1, math.ceil(retry_after / 60))
-        message = (_("Too many failed attempts. Try again in %(n)s seconds.", n=retry_after) if retry_after < 120
-                   else _("Too many failed attempts. Try again in %(n)s minutes.", n=minutes))
+        message = (ngettext("Too many failed attempts. Try again in %(num)s second.",
+                            "Too many failed attempts. Try again in %(num)s seconds.", retry_after)
+                   if retry_after < 120 else _("Too many failed attempts. Try again in %(n)s minutes.", n=minutes))
         super().__init__(message)
         self.retry_after = retry_after
 
