@@ -103,5 +103,5 @@ AUDIT_FIELD_LABELS = {
     "mobile": _l("Mobile"), "must_change_password": _l("Must change password"), "password": _l("Password"),
     "code": _l("Code"), "name": _l("Department name"), "name_en": _l("English name"),
     "parent": _l("Parent department"), "heads": _l("Heads"), "sha256": "SHA-256",
-    "users": _l("Users"), "create": _l("To create"), "update": _l("To update"), "unchanged": _l("Unchanged"),
+    "users": _l("Users"), "create": _l("Created"), "update": _l("Updated"), "unchanged": _l("Unchanged"),
 }
