@@ -59,9 +59,10 @@ def seed_demo_command():
         return
     users = org.seed_demo()
     db.session.commit()
-    for user in users:
-        click.echo(f"{user.username:<12} {user.roles:<12} {' '.join(user.department_codes)}")
-    click.echo(f"password of every demo user: {org.DEMO_PASSWORD}")
+    for user, created in users:
+        note = "" if created else "  (already there: unchanged)"
+        click.echo(f"{user.username:<12} {user.roles:<12} {' '.join(user.department_codes)}{note}")
+    click.echo(f"password of every new demo user: {org.DEMO_PASSWORD}")
 
 
 @workflows_cli.command("deploy")

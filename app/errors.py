@@ -68,5 +68,8 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         db.session.rollback()
+        if isinstance(exc, ValueError) and "NUL (0x00)" in str(exc):
+            # PostgreSQL stores no NUL character: whatever field carried one, it is bad input.
+            return error_response(400, _("The request contains a NUL character, which cannot be stored."))
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, _("Something went wrong on our side; nothing was saved. Please try again."))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Response, current_app, g
+from flask import Response, current_app, g, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -107,6 +107,20 @@ def _unread_notifications() -> int:
 def _department_choices() -> list[tuple[str, str]]:
     """(code, name) of every active department, for transfer forms."""
     return sorted(org.department_names(locale_code().startswith("en"), active_only=True).items())
+
+
+# Far beyond any list; larger page numbers would overflow the database's OFFSET.
+MAX_PAGE = 100_000
+
+
+def page_arg() -> int:
+    """The `page` query argument, 1 when absent or malformed, never beyond MAX_PAGE."""
+    return min(max(request.args.get("page", 1, type=int), 1), MAX_PAGE)
+
+
+def text_arg(name: str, limit: int = 100) -> str:
+    """A text query argument for a search, trimmed, without NUL characters (the database refuses them)."""
+    return request.args.get(name, "").replace("\x00", "").strip()[:limit]
 
 
 def bpmn_download(version) -> Response:

@@ -1,17 +1,18 @@
 """Organisation administration pages (admin): the department tree and user accounts."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.auth import roles_required
+from app.auth import SESSION_ID_KEY, roles_required
 from app.extensions import db
 from app.models import User
 from app.models.org import ROLES
 from app.services.errors import Conflict, ValidationFailed
 from app.services.org import departments as department_service
 from app.services.org import users as user_service
+from app.views.helpers import page_arg, text_arg
 
 bp = Blueprint("org_admin", __name__, url_prefix="/admin")
 
@@ -72,10 +73,8 @@ def edit_department(code: str):
 def users():
     """Accounts with search by name, role, department and state."""
     active = {"1": True, "0": False}.get(request.args.get("active", ""))
-    statement = user_service.search_users(request.args.get("q", "").strip(), request.args.get("role", ""),
-                                          request.args.get("department", ""), active)
-    pagination = db.paginate(statement, page=request.args.get("page", 1, type=int),
-                             per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    statement = user_service.search_users(text_arg("q"), text_arg("role"), text_arg("department"), active)
+    pagination = db.paginate(statement, page=page_arg(), per_page=current_app.config["PAGE_SIZE"], error_out=False)
     return render_template("admin/org/users.html", pagination=pagination, heads=user_service.heads_of_users(),
                            roles=ROLES, departments=department_service.all_departments(), args=request.args)
 
@@ -121,7 +120,8 @@ def edit_user(username: str):
         return _render_user(user, user_service.user_record(user), {})
     values = _user_form()
     try:
-        user_service.update_account(current_user, "page", username, values)
+        # An administrator changing their own password here stays logged in on this browser.
+        user_service.update_account(current_user, "page", username, values, keep_session=session.get(SESSION_ID_KEY))
     except ValidationFailed as exc:
         db.session.rollback()
         return _render_user(user_service.get_user(username), {**values, "username": username},

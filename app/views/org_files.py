@@ -17,7 +17,7 @@ from app.models import OrgImportFile
 from app.models.base import utcnow
 from app.services.org import audit, org_export, org_import
 from app.services.org.org_file import write_xlsx
-from app.views.helpers import local_time
+from app.views.helpers import local_time, page_arg, text_arg
 
 bp = Blueprint("org_files", __name__, url_prefix="/admin")
 
@@ -99,9 +99,9 @@ def example_file(kind: str):
 @roles_required("admin")
 def audit_log():
     """Every administrative change, newest first, searchable by who or what, action and date."""
-    query = audit.AuditQuery(text=request.args.get("q", "").strip()[:100], action=request.args.get("action", ""),
+    query = audit.AuditQuery(text=text_arg("q"), action=text_arg("action", 40),
                              date_from=_date_arg("from"), date_to=_date_arg("to"))
-    pagination = audit.search(query, request.args.get("page", 1, type=int), current_app.config["PAGE_SIZE"])
+    pagination = audit.search(query, page_arg(), current_app.config["PAGE_SIZE"])
     return render_template("admin/org/audit.html", pagination=pagination, query=query, actions=audit.actions(),
                            args=request.args)
 

@@ -92,3 +92,5 @@ def test_seed_demo_is_repeatable(app):
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0 and "frontdesk" in result.output
+    # A second run changes nobody: a password changed since stays changed.
+    assert all(line.endswith("(already there: unchanged)") for line in result.output.splitlines()[:8])

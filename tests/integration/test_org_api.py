@@ -332,3 +332,31 @@ def test_notifications_reach_the_users_email_and_mobile(api_as, app, monkeypatch
     assert hook["payload"]["recipients"] == [{"username": user["username"], "display_name": "测试承办人",
                                               "mobile": "13900003333"}]
     assert hook["payload"]["rule"] == "X"
+
+
+def test_a_long_passphrase_is_accepted(api_as):
+    phrase = "the quiet harbour keeps its lanterns lit for every boat that comes home late at night, 2026"
+    assert len(phrase) > 72
+    user = new_user(api_as("admin"), password=phrase)
+    assert user["username"]
+    too_long = api_as("admin").post("/users", {"username": unique("u"), "display_name": "x", "password": "x" * 129,
+                                               "roles": ["handler"], "departments": []})
+    assert too_long.status_code == 422 and "password" in too_long.get_json()["fields"]
+
+
+def test_a_head_without_a_department_is_refused(api_as):
+    response = api_as("admin").post("/users", {"username": unique("u"), "display_name": "x", "password": STRONG,
+                                               "roles": ["dept_head"], "departments": []})
+    assert response.status_code == 422 and "departments" in response.get_json()["fields"]
+
+
+def test_nul_characters_are_bad_input_not_server_errors(api_as, client):
+    admin = api_as("admin")
+    assert client.post("/api/v1/auth/token", json={"username": "a\u0000b", "password": "x"}).status_code == 401
+    assert admin.get("/users/a%00b").status_code == 404
+    assert client.patch("/api/v1/departments/A%00", json={"name": "x"}, headers=admin._headers()).status_code == 404
+    bad = admin.post("/users", {"username": unique("u"), "display_name": "x\u0000", "password": STRONG,
+                                "roles": ["handler"], "departments": ["A\u0000"]})
+    assert bad.status_code == 422 and {"display_name", "departments"} <= set(bad.get_json()["fields"])
+    heads = admin.post("/departments", {"code": unique("NUL"), "name": "x", "heads": ["a\u0000"]})
+    assert heads.status_code == 422

@@ -219,3 +219,49 @@ def test_create_user_on_the_command_line_asks_for_a_strong_password(app):
 
     db.session.refresh(user)
     assert user.must_change_password
+
+
+def test_names_differing_only_in_case_and_overlong_display_names_are_problems():
+    content = csv_file(user_row("HANDLER"), department_row("window", name="窗口"), user_row(unique("u"), display="名" * 101))
+    plan = org_import.plan_import("org.csv", content)
+    problems = {(p.row, p.column) for p in plan.problems}
+    assert {(2, "username"), (3, "code"), (4, "display_name")} <= problems
+    assert "handler" in next(p.message for p in plan.problems if p.row == 2)
+
+
+def test_files_beyond_the_row_limit_are_refused_whole(monkeypatch):
+    from app.services.org import org_file
+
+    monkeypatch.setattr(org_file, "MAX_ROWS", 3)
+    rows = [user_row(f"limit{n}", departments="WINDOW", roles="front_desk") for n in range(4)]
+    assert not org_import.plan_import("org.csv", csv_file(*rows)).ok
+    sheet = [list(COLUMNS)] + [r.split(",") for r in rows]
+    plan = org_import.plan_import("org.xlsx", xlsx(sheet))
+    assert not plan.ok and "3" in plan.problems[0].message
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_damaged_and_hostile_xlsx_files_are_problems():
+    import time
+
+    good = xlsx([list(COLUMNS), ["department", unique("X"), "x", "", "", "", "", "", "", "", "", "", "yes"]])
+    import zipfile
+
+    parts = {name: zipfile.ZipFile(io.BytesIO(good)).read(name) for name in zipfile.ZipFile(io.BytesIO(good)).namelist()}
+    broken = _zip({**parts, "xl/worksheets/sheet1.xml": b"<worksheet><sheetData><row"})
+    assert not org_import.plan_import("org.xlsx", broken).ok
+    sheet = parts["xl/worksheets/sheet1.xml"].replace(b"<sheetData>", b"<dimension ref=\"A1:XFD3000\"/><sheetData>", 1)
+    started = time.perf_counter()
+    plan = org_import.plan_import("org.xlsx", _zip({**parts, "xl/worksheets/sheet1.xml": sheet}))
+    assert time.perf_counter() - started < 5 and plan.ok, [p.as_dict() for p in plan.problems]
+    entities = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]><worksheet>&a;</worksheet>'
+    assert not org_import.plan_import("org.xlsx", _zip({**parts, "xl/worksheets/sheet1.xml": entities})).ok

@@ -150,3 +150,23 @@ def test_export_example_and_audit_search(app):
     assert code in audit and "新建部门" in audit and "审计测试科" in audit
     none = client.get("/admin/audit?q=nothing-like-this&from=2020-01-01&to=not-a-date").get_data(as_text=True)
     assert "没有符合条件的记录" in none
+
+
+def test_odd_search_arguments_are_harmless(app):
+    client = admin_client(app)
+    for path in ("/admin/users?page=99999999999999999999&q=%00&department=%00", "/admin/audit?page=-4&q=%00",
+                 "/admin/users?page=x&role=wizard"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_an_admin_changing_their_own_password_on_their_page_stays_logged_in(app, api_as):
+    from tests.integration.test_org_api import new_user
+
+    other_admin = new_user(api_as("admin"), roles=["admin"], departments=[])
+    client = app.test_client()
+    assert page_login(client, other_admin["username"], STRONG).status_code == 302
+    edit = f"/admin/users/{other_admin['username']}"
+    saved = client.post(edit, data={"display_name": "第二管理员", "password": "copper-kettle-orchard-19",
+                                    "roles": ["admin"], "active": "1", "csrf_token": csrf(client, edit)})
+    assert saved.status_code == 302
+    assert client.get("/admin/users").status_code == 200

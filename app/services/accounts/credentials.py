@@ -35,7 +35,9 @@ def attempt_login(username: str, password: str, client_address: str | None) -> U
 
 def authenticate(username: str, password: str) -> User | None:
     """The active user with these credentials, or None (same cost either way)."""
-    user = db.session.scalar(select(User).where(User.username == (username or "").strip()))
+    username = (username or "").strip()
+    # A NUL names nobody (and PostgreSQL refuses it in a query).
+    user = db.session.scalar(select(User).where(User.username == username)) if "\x00" not in username else None
     if user is None:
         check_password_hash(_DUMMY_HASH, password or "")
         return None

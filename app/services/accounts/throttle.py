@@ -72,7 +72,7 @@ def client_key(address: str | None) -> str:
 
 
 def _account_key(username: str) -> str:
-    return username.strip().lower()[:100]
+    return username.strip().lower().replace("\x00", "")[:100]
 
 
 def login_buckets(username: str, address: str | None) -> tuple[Bucket, Bucket]:
@@ -97,8 +97,16 @@ def _serialise_attempts(bucket: Bucket) -> None:
 
 
 def check_allowed(*buckets: Bucket) -> None:
-    """Raise TooManyAttempts while any of the keys is delayed or locked."""
+    """Raise TooManyAttempts while any of the keys is delayed or locked.
+
+    Attempts on the first key (one account from one address) always wait for each other. The others
+    (the address) are shared by everyone behind it, so attempts line up there only once it has failures
+    enough to start delaying: then a burst of parallel guesses at many accounts is counted one by one."""
     _serialise_attempts(buckets[0])
+    for bucket in buckets[1:]:
+        failures = db.session.scalar(select(AuthThrottle.failures).where(_is(bucket))) or 0
+        if failures >= bucket.free_attempts // 2:
+            _serialise_attempts(bucket)
     now = utcnow()
     rows = db.session.scalars(select(AuthThrottle.locked_until).where(
         AuthThrottle.locked_until > now, _any_of(buckets))).all()

@@ -68,15 +68,22 @@ def foreign_accounts() -> list[str]:
     return sorted(existing - demo)
 
 
-def seed_demo() -> list[User]:
-    """Demo departments, one user per role (all with DEMO_PASSWORD), and the shipped calendar years."""
+def seed_demo() -> list[tuple[User, bool]]:
+    """The demo departments and one user per role (with DEMO_PASSWORD), and the shipped calendar years.
+
+    Only what is missing is added: departments, accounts and passwords someone changed stay as they are
+    (the first run's server seeds at every start). Returns (user, created) per demo user."""
     from app.services import calendar
 
-    bureau = ensure_department(*DEMO_BUREAU)
+    existing = {d.code: d for d in db.session.scalars(select(Department))}
+    bureau = existing.get(DEMO_BUREAU[0]) or ensure_department(*DEMO_BUREAU)
     for code, name, name_en in DEMO_DEPARTMENTS:
-        ensure_department(code, name, name_en, parent=bureau)
+        if code not in existing:
+            ensure_department(code, name, name_en, parent=bureau)
     db.session.flush()
     # Years already in the database are kept: an admin may have corrected them.
     calendar.seed_shipped_years()
-    return [create_user(username, DEMO_PASSWORD, roles, departments, display_name)
+    accounts = {u.username: u for u in db.session.scalars(select(User))}
+    return [(accounts[username], False) if username in accounts else
+            (create_user(username, DEMO_PASSWORD, roles, departments, display_name), True)
             for username, display_name, roles, departments in DEMO_USERS]

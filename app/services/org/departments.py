@@ -1,10 +1,8 @@
 """Departments: the organisation's tree, renamed and deactivated only as far as running work allows."""
 from __future__ import annotations
 
-import re
-
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
@@ -14,10 +12,8 @@ from app.models.org import Actor
 from app.services import catalogue
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.org.audit import record_change
-from app.services.org.fields import checked_text
+from app.services.org.fields import CODE_SHAPE, USERNAME_SHAPE, checked_text
 
-# A department code is what BPMN lanes name: letters, digits, _ and -, starting with a letter.
-CODE_SHAPE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
 MAX_NAME_CHARS = 100
 
 
@@ -70,12 +66,16 @@ def tree(departments: list[Department]) -> list[tuple[int, Department]]:
             visit(child.id, depth + 1)
 
     visit(None, 0)
+    # A cycle (only a database edited by hand makes one) has no way down from the top: list it anyway.
+    placed = {d.id for _depth, d in ordered}
+    ordered += [(0, d) for d in sorted(departments, key=lambda d: d.code) if d.id not in placed]
     return ordered
 
 
 def get_department(code: str) -> Department:
     """The department with this code, or 404."""
-    department = db.session.scalar(select(Department).where(Department.code == code))
+    department = db.session.scalar(select(Department).where(Department.code == code)) \
+        if CODE_SHAPE.fullmatch(code) else None
     if department is None:
         raise NotFound(_("There is no department %(code)s.", code=code))
     return department
@@ -92,17 +92,28 @@ def _parent_of(code, fields: dict, child: Department | None = None) -> Departmen
     if not isinstance(code, str):
         fields["parent"] = _("Must be a department code.")
         return None
-    parent = db.session.scalar(select(Department).where(Department.code == code))
+    parent = db.session.scalar(select(Department).where(Department.code == code)) \
+        if CODE_SHAPE.fullmatch(code) else None
     if parent is None:
         fields["parent"] = _("There is no department %(code)s.", code=code)
         return None
-    ancestor = parent
-    while ancestor is not None and child is not None:
-        if ancestor.id == child.id:
-            fields["parent"] = _("A department cannot be placed under itself or one of its sub-departments.")
-            return None
-        ancestor = ancestor.parent
+    if child is not None:
+        lock_tree()
+        parents = dict(db.session.execute(select(Department.id, Department.parent_id)).all())
+        ancestor, seen = parent.id, set()
+        while ancestor is not None and ancestor not in seen:
+            if ancestor == child.id:
+                fields["parent"] = _("A department cannot be placed under itself or one of its sub-departments.")
+                return None
+            seen.add(ancestor)
+            ancestor = parents.get(ancestor)
     return parent
+
+
+def lock_tree() -> None:
+    """Moves in the tree wait for each other, so two concurrent moves cannot close a cycle."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('onewindow.department_tree'))"))
 
 
 def _refuse(fields: dict) -> None:
@@ -214,7 +225,8 @@ def _usernames(value, fields: dict) -> list[str] | None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         fields["heads"] = _("Must be a list of usernames.")
         return None
-    known = set(db.session.scalars(select(User.username).where(User.username.in_(value))))
+    known = set(db.session.scalars(select(User.username).where(
+        User.username.in_([v for v in value if USERNAME_SHAPE.fullmatch(v)]))))
     unknown = sorted(set(value) - known)
     if unknown:
         fields["heads"] = _("Unknown users: %(names)s", names=", ".join(unknown))
@@ -245,4 +257,5 @@ def sync_head_roles(user_ids: set[int]) -> None:
         user_departments.c.user_id.in_(user_ids), user_departments.c.is_head)))
     for user in db.session.scalars(select(User).where(User.id.in_(user_ids))):
         roles = user.role_set | {"dept_head"} if user.id in heading else user.role_set - {"dept_head"}
-        user.roles = " ".join(sorted(roles))
+        if roles:  # never an account without any role: a former head keeps the bare role
+            user.roles = " ".join(sorted(roles))

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import zipfile
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
@@ -25,6 +24,8 @@ _HEADER_KEYS = {**{key: key for key in COLUMNS}, **{chinese: key for key, chines
 ROW_TYPES = {"department": "department", "部门": "department", "user": "user", "用户": "user"}
 LIST_SEPARATORS = re.compile(r"[;；,，、\s]+")
 MAX_ROWS = 50_000
+# Cells read per row: every known column and some room for unknown ones, which are reported.
+MAX_COLUMNS = 40
 # What spreadsheet programs read as the start of a formula.
 FORMULA_STARTS = ("=", "+", "-", "@")
 
@@ -88,15 +89,22 @@ def _read_csv(content: bytes) -> OrgTable:
 
 def _read_xlsx(content: bytes) -> OrgTable:
     try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+        return _read_workbook(content)
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged or hostile file raises, it is a problem of the file
         return OrgTable(problems=[FileProblem(None, None, _("The XLSX file cannot be read: %(reason)s",
                                                              reason=type(exc).__name__))])
+
+
+def _read_workbook(content: bytes) -> OrgTable:
+    workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
     try:
         sheet = workbook.worksheets[0]
-        records, formulas = [], []
-        for number, cells in enumerate(sheet.iter_rows(), start=1):
+        # The size the file declares is not trusted: a tiny file may claim 16,384 columns.
+        sheet.reset_dimensions()
+        records, formulas, too_long = [], [], False
+        for number, cells in enumerate(sheet.iter_rows(max_col=MAX_COLUMNS), start=1):
             if number > MAX_ROWS + 1:
+                too_long = True
                 break
             values = []
             for index, cell in enumerate(cells):
@@ -110,7 +118,7 @@ def _read_xlsx(content: bytes) -> OrgTable:
             records.append((number, values))
     finally:
         workbook.close()
-    table = _table(records)
+    table = _table(records, too_long)
     table.problems[:0] = formulas
     return table
 
@@ -130,7 +138,7 @@ def _plain(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and cell[1:2] in FORMULA_STARTS else cell
 
 
-def _table(records: list[tuple[int, list[str]]]) -> OrgTable:
+def _table(records: list[tuple[int, list[str]]], too_long: bool = False) -> OrgTable:
     """Rows as dicts by column key; the header must name the type column, unknown columns are refused."""
     records = [(number, [_plain(cell) for cell in record]) for number, record in records]
     records = [(number, record) for number, record in records if any(record)]
@@ -145,7 +153,7 @@ def _table(records: list[tuple[int, list[str]]]) -> OrgTable:
         keys.append(key)
     if "type" not in keys:
         problems.append(FileProblem(header_number, "type", _("The header row must have a column type (类型).")))
-    if len(records) - 1 > MAX_ROWS:
+    if too_long or len(records) - 1 > MAX_ROWS:
         problems.append(FileProblem(None, None, _("The file has more than %(n)s rows.", n=MAX_ROWS)))
     if problems:
         return OrgTable(problems=problems)

@@ -22,6 +22,7 @@ from app.services.errors import Conflict, ValidationFailed
 from app.services.org import departments as department_service
 from app.services.org import users as user_service
 from app.services.org.audit import record_change
+from app.services.org.fields import CODE_SHAPE, USERNAME_SHAPE, checked_text
 from app.services.org.org_file import ROW_TYPES, FileProblem, Row, read_org_file
 from app.services.tasks import return_claims_to_pool
 
@@ -114,7 +115,7 @@ def _field_problems(row: Row, fields: dict, problems: list[FileProblem]) -> None
 def _department_values(row: Row, problems: list[FileProblem]) -> dict | None:
     fields: dict[str, str] = {}
     code = row.get("code")
-    if not department_service.CODE_SHAPE.fullmatch(code):
+    if not CODE_SHAPE.fullmatch(code):
         fields["code"] = _("1 to 32 letters, digits, _ or -, starting with a letter (the BPMN lane name).")
     name = department_service.checked_name(row.get("name"), "name", True, fields)
     name_en = department_service.checked_name(row.get("name_en"), "name_en", False, fields)
@@ -126,11 +127,10 @@ def _department_values(row: Row, problems: list[FileProblem]) -> dict | None:
 
 def _user_values(row: Row, existing: User | None, problems: list[FileProblem]) -> dict | None:
     fields: dict[str, str] = {}
-    if not user_service.USERNAME_SHAPE.fullmatch(row.get("username")):
+    if not USERNAME_SHAPE.fullmatch(row.get("username")):
         fields["username"] = _("2 to 64 letters, digits, _, . or -, starting with a letter or digit.")
-    display_name = row.get("display_name") or (existing.display_name if existing else "")
-    if not display_name:
-        fields["display_name"] = _("Required.")
+    display_name = checked_text(row.get("display_name") or (existing.display_name if existing else None),
+                                "display_name", fields, True, 100)
     roles = [_ROLE_WORDS.get(word, word) for word in row.list("roles")]
     values = {
         "display_name": display_name,
@@ -154,6 +154,8 @@ def plan_import(filename: str, content: bytes, actor: Actor | None = None) -> Im
     department_rows: dict[str, tuple[Row, dict]] = {}
     user_rows: dict[str, tuple[Row, dict]] = {}
     seen: dict[tuple[str, str], int] = {}
+    lowered = {"department": {code.lower(): code for code in state.departments},
+               "user": {username.lower(): username for username in state.users}}
     for row in table.rows:
         kind = ROW_TYPES.get(row.get("type").lower())
         if kind is None:
@@ -167,6 +169,12 @@ def plan_import(filename: str, content: bytes, actor: Actor | None = None) -> Im
                                                                    key=key, row=earlier)))
             continue
         seen[(kind, key.lower())] = row.number
+        existing = lowered[kind].get(key.lower())
+        if existing is not None and existing != key:
+            plan.problems.append(FileProblem(row.number, "code" if kind == "department" else "username", _(
+                "%(key)s differs only in letter case from the existing %(existing)s: write it as it is.",
+                key=key, existing=existing)))
+            continue
         if kind == "department":
             values = _department_values(row, plan.problems)
             if values is not None:
@@ -292,6 +300,7 @@ def _check_administrators(plan: ImportPlan, user_rows: dict, roles: dict, enable
 
 def apply_import(filename: str, content: bytes, actor: Actor | None, channel: str) -> ImportResult:
     """Check the file again and apply all of it, or nothing (ImportRefused listing every problem)."""
+    department_service.lock_tree()  # the file's parents are checked against a tree nobody moves meanwhile
     plan = plan_import(filename, content, actor)
     if not plan.ok:
         raise ImportRefused(plan.problems)

@@ -16,10 +16,9 @@ from app.services.accounts.passwords import check_new_password, password_problem
 from app.services.errors import NotFound, ValidationFailed
 from app.services.org.audit import record_change
 from app.services.org.departments import sync_head_roles
-from app.services.org.fields import checked_text
+from app.services.org.fields import CODE_SHAPE, USERNAME_SHAPE, checked_text
 from app.services.tasks import return_claims_to_pool
 
-USERNAME_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{1,63}")
 # Mainland mobile numbers: 11 digits, 13x to 19x.
 MOBILE_SHAPE = re.compile(r"1[3-9][0-9]{9}")
 EDITABLE = ("display_name", "password", "roles", "departments", "head_of", "email", "mobile", "active")
@@ -46,7 +45,8 @@ def headed_codes(user_id: int) -> list[str]:
 
 def get_user(username: str) -> User:
     """The user with this username, or 404."""
-    user = db.session.scalar(select(User).where(User.username == username))
+    user = db.session.scalar(select(User).where(User.username == username)) \
+        if USERNAME_SHAPE.fullmatch(username) else None
     if user is None:
         raise NotFound(_("There is no user %(username)s.", username=username))
     return user
@@ -126,7 +126,8 @@ def _departments(value, fields: dict, field: str = "departments") -> list[Depart
     if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
         fields[field] = _("Must be a list of department codes.")
         return None
-    found = list(db.session.scalars(select(Department).where(Department.code.in_(value))))
+    found = list(db.session.scalars(select(Department).where(
+        Department.code.in_([code for code in value if CODE_SHAPE.fullmatch(code)]))))
     unknown = sorted(set(value) - {d.code for d in found})
     inactive = sorted(d.code for d in found if not d.is_active)
     if unknown:
@@ -193,6 +194,9 @@ def _head_of(data: dict, roles: list[str] | None, departments: list[Department] 
     """The departments the user heads: as given; else for a dept_head those of `current` they still
     belong to, or all their departments."""
     codes = [d.code for d in departments or []]
+    if roles and "dept_head" in roles and departments is not None and not codes:
+        fields["departments"] = _("A department head belongs to at least one department.")
+        return []
     if data.get("head_of") is None:
         if not roles or "dept_head" not in roles:
             return []
@@ -288,8 +292,10 @@ def _refuse_admin_lockout(user: User, is_self: bool, roles: list[str] | None, ac
         field = "active" if active is False else "roles"
         fields[field] = _("You cannot remove your own administrator account or role.")
         return
-    other_admins = db.session.scalar(select(func.count(User.id)).where(
-        User.id != user.id, User.is_enabled, (" " + User.roles + " ").like("% admin %"))) or 0
+    # Lock the active administrators: two admins deactivating each other at once cannot both succeed.
+    admins = db.session.scalars(select(User.id).where(
+        User.is_enabled, (" " + User.roles + " ").like("% admin %")).with_for_update()).all()
+    other_admins = len(set(admins) - {user.id})
     if not other_admins:
         fields["active" if active is False else "roles"] = _("This is the last active administrator.")
 
