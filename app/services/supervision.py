@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload, load_only, selectinload
 
 from app.extensions import db
-from app.models import Alert, ArchivePackage, Case, Department, RatingFollowUp, User, WorkItem
+from app.models import Alert, ArchivePackage, Case, Department, RatingFollowUp, User, WorkItem, user_departments
 from app.models.base import utcnow
 from app.services import outbox, workdays
 
@@ -86,16 +86,19 @@ def _thresholds(item) -> tuple[int, int]:
     return percent, days
 
 
-def _members(codes: set[str], roles: tuple[str, ...] = ()) -> list[User]:
-    """Enabled users of these departments (optionally only with one of these roles), once per run."""
+def _members(codes: set[str], heads_only: bool = False) -> list[User]:
+    """Enabled users of these departments (or only their heads, 负责人), once per run."""
     if not codes:
         return []
     cache = g.setdefault("supervision_members", {})
-    key = (tuple(sorted(codes)), roles)
+    key = (tuple(sorted(codes)), heads_only)
     if key not in cache:
-        users = db.session.scalars(select(User).join(User.departments).where(
-            Department.code.in_(codes), User.is_enabled).distinct())
-        cache[key] = [u for u in users if not roles or u.has_role(*roles)]
+        statement = (select(User).join(user_departments, user_departments.c.user_id == User.id)
+                     .join(Department, Department.id == user_departments.c.department_id)
+                     .where(Department.code.in_(codes), User.is_enabled))
+        if heads_only:
+            statement = statement.where(user_departments.c.is_head)
+        cache[key] = list(db.session.scalars(statement.distinct()))
     return cache[key]
 
 
@@ -158,7 +161,7 @@ def _raise(alerts: list[NewAlert], now: datetime) -> int:
 def _task_recipients(item: WorkItem, escalate: bool) -> list[User]:
     holders = [item.claimed_by] if item.claimed_by_id else _members({item.department_code})
     if escalate:  # at the deadline: the department head and the supervisors too
-        holders += _members({item.department_code}, ("dept_head",)) + _supervisors()
+        holders += _members({item.department_code}, heads_only=True) + _supervisors()
     return holders
 
 
