@@ -22,6 +22,7 @@ def create_app(config_object: type | object = Config, **overrides) -> Flask:
     app = Flask(__name__, instance_path=str(INSTANCE_DIR))
     app.config.from_object(config_object)
     app.config.update(overrides)
+    app.json = web_security.BoundedJSONProvider(app)
     app.json.ensure_ascii = False  # Chinese stays readable in API answers
     app.json.sort_keys = False  # form definitions keep their field order
     if not app.config.get("SECRET_KEY"):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, has_request_context, request
+from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -20,6 +21,17 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "form-action 'self'",
     "frame-ancestors 'none'",
 ))
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """Request bodies nested deeper than Python can parse are malformed JSON (400, or None when silent),
+    not a RecursionError that becomes a 500."""
+
+    def loads(self, s, **kwargs):
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError("JSON nested too deeply") from None
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):

@@ -29,7 +29,8 @@ _HK_MACAO_PERMIT_SHAPE = re.compile(r"[HM][0-9]{8}(?:[0-9]{2})?")
 # 台湾居民来往大陆通行证: 8 digits now, 10 digits on older cards.
 _TAIWAN_PERMIT_SHAPE = re.compile(r"[0-9]{8}(?:[0-9]{2})?")
 
-_MOBILE_SHAPE = re.compile(r"1[0-9]{10}")
+# Mainland mobile numbers: 11 digits, 13x to 19x (no number starts 10, 11 or 12).
+_MOBILE_SHAPE = re.compile(r"1[3-9][0-9]{9}")
 _DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Deliberately loose: the only reliable e-mail check is sending a message.
 _EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
@@ -114,7 +115,7 @@ def is_identity_number(id_type: object, s: object) -> bool:
 
 
 def is_cn_mobile(s: object) -> bool:
-    """True for an 11-digit mainland mobile number starting with 1."""
+    """True for an 11-digit mainland mobile number starting 13 to 19."""
     return isinstance(s, str) and _MOBILE_SHAPE.fullmatch(s) is not None
 
 

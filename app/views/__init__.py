@@ -2,10 +2,20 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
+
+
+class DatabaseIdConverter(IntegerConverter):
+    """`<int:…>` in URLs: a number a database integer column can hold, else 404 (not a 500 from the database)."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's parameter name
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def register_blueprints(app: Flask) -> None:
     """Attach every blueprint; the API is exempt from CSRF because it takes bearer tokens only."""
+    app.url_map.converters["int"] = DatabaseIdConverter
     from app.extensions import csrf
     from app.views import auth, cases, guide, inbox, intake, main, public, supervision, task_actions
     from app.views.api import api_bp

@@ -60,7 +60,7 @@ def edit_department(code: str):
             flash(_("Department %(code)s saved.", code=code), "success")
             return redirect(url_for("org_admin.departments"))
     tree = department_service.tree(department_service.all_departments())
-    heads = department_service.heads_by_department()
+    heads = department_service.heads_by_department(department_id=department.id)
     members = db.session.scalars(user_service.search_users(department=code)).all()
     return render_template("admin/org/department.html", department=department, tree=tree,
                            heads=heads.get(department.id, []), members=members, errors=errors,

@@ -1,7 +1,7 @@
 """Organisation administration through the JSON API: departments, users, own password, and their refusals."""
 from __future__ import annotations
 
-import itertools
+import secrets
 
 import pytest
 
@@ -10,12 +10,12 @@ from app.services.org import DEMO_PASSWORD
 from tests.conftest import application_payload
 
 STRONG = "quiet-harbour-lantern-42"
-_serial = itertools.count(1)
 
 
 def unique(prefix: str) -> str:
-    """Departments and users outlive a test: every test names its own."""
-    return f"{prefix}{next(_serial)}x{id(object()) % 10_000}"
+    """Departments and users outlive a test: every test names its own (random, since this module may be
+    imported twice under two names, each with its own counter)."""
+    return f"{prefix}{secrets.token_hex(4)}"
 
 
 def new_user(api, **overrides) -> dict:
@@ -116,7 +116,7 @@ def test_a_department_in_use_is_renamed_but_not_deactivated(api_as, client):
     response = client.patch("/api/v1/departments/HOLDING", json={"active": False}, headers=admin._headers())
     assert response.status_code == 409
     message = response.get_json()["error"]
-    assert "1" in message and "HOLDING" in message and "cross_archive_certificate" in message
+    assert "该部门还有 1 件待办任务" in message and "cross_archive_certificate" in message
     renamed = client.patch("/api/v1/departments/HOLDING", json={"name": "馆藏档案部"}, headers=admin._headers())
     assert renamed.status_code == 200
     code_change = client.patch("/api/v1/departments/HOLDING", json={"code": "HOLD2"}, headers=admin._headers())
@@ -360,3 +360,15 @@ def test_nul_characters_are_bad_input_not_server_errors(api_as, client):
     assert bad.status_code == 422 and {"display_name", "departments"} <= set(bad.get_json()["fields"])
     heads = admin.post("/departments", {"code": unique("NUL"), "name": "x", "heads": ["a\u0000"]})
     assert heads.status_code == 422
+
+
+def test_deeply_nested_json_is_bad_input(api_as, client):
+    deep = "[" * 100_000 + "]" * 100_000
+    token = client.post("/api/v1/auth/token", data=deep, content_type="application/json")
+    assert token.status_code == 401
+    admin = api_as("admin")
+    for path in ("/users", "/departments"):
+        response = client.post(f"/api/v1{path}", data=deep, content_type="application/json", headers=admin._headers())
+        assert response.status_code == 422, path
+    assert client.post("/api/v1/users/me/password", data='{"a":' * 50_000 + "1" + "}" * 50_000,
+                       content_type="application/json", headers=admin._headers()).status_code == 422

@@ -170,3 +170,12 @@ def test_an_admin_changing_their_own_password_on_their_page_stays_logged_in(app,
                                     "roles": ["admin"], "active": "1", "csrf_token": csrf(client, edit)})
     assert saved.status_code == 302
     assert client.get("/admin/users").status_code == 200
+
+
+def test_ids_beyond_the_database_are_not_found(app, api_as):
+    client = admin_client(app)
+    huge = "188750305448645093169875820478464"
+    assert client.post(f"/admin/org/import/{huge}/apply", data={"csrf_token": csrf(client, "/admin/org/import")}
+                       ).status_code == 404
+    assert api_as("handler").get(f"/tasks/{huge}").status_code == 404
+    assert api_as("handler").get("/tasks/2147483648").status_code == 404

@@ -213,13 +213,14 @@ def test_credit_code_check_value_zero_is_written_as_zero():
     assert not is_cn_uscc(body + "1")
 
 
-@pytest.mark.parametrize("value", ["13800138000", "19912345678", "10000000000"])
+@pytest.mark.parametrize("value", ["13800138000", "19912345678", "16612345678"])
 def test_valid_mobiles(value):
     assert is_cn_mobile(value)
 
 
 @pytest.mark.parametrize(
-    "value", ["23800138000", "1380013800", "138001380001", "138-0013-800", "１3800138000", "", None]
+    "value", ["23800138000", "1380013800", "138001380001", "138-0013-800", "１3800138000", "", None,
+              "10000000000", "11012345678", "12012345678"]
 )
 def test_invalid_mobiles(value):
     assert not is_cn_mobile(value)

@@ -103,15 +103,23 @@ def check_allowed(*buckets: Bucket) -> None:
     (the address) are shared by everyone behind it, so attempts line up there only once it has failures
     enough to start delaying: then a burst of parallel guesses at many accounts is counted one by one."""
     _serialise_attempts(buckets[0])
-    for bucket in buckets[1:]:
-        failures = db.session.scalar(select(AuthThrottle.failures).where(_is(bucket))) or 0
-        if failures >= bucket.free_attempts // 2:
+    rows = _states(buckets)
+    crowded = [b for b in buckets[1:] if rows.get((b.scope, b.key), (0, None))[0] >= b.free_attempts // 2]
+    if crowded:
+        for bucket in crowded:
             _serialise_attempts(bucket)
+        rows = _states(buckets)  # what the attempts we waited for have written
     now = utcnow()
-    rows = db.session.scalars(select(AuthThrottle.locked_until).where(
-        AuthThrottle.locked_until > now, _any_of(buckets))).all()
-    if rows:
-        raise TooManyAttempts(max(1, math.ceil((max(rows) - now).total_seconds())))
+    waits = [until for _failures, until in rows.values() if until is not None and until > now]
+    if waits:
+        raise TooManyAttempts(max(1, math.ceil((max(waits) - now).total_seconds())))
+
+
+def _states(buckets: tuple[Bucket, ...]) -> dict[tuple[str, str], tuple[int, datetime | None]]:
+    """(scope, key) → (failures, locked_until) of the keys that have a row, in one read."""
+    return {(scope, key): (failures, until) for scope, key, failures, until in db.session.execute(
+        select(AuthThrottle.scope, AuthThrottle.key, AuthThrottle.failures, AuthThrottle.locked_until)
+        .where(_any_of(buckets)))}
 
 
 def _is(bucket: Bucket):

@@ -26,12 +26,15 @@ def department_record(department: Department, heads: list[str] | None = None) ->
     return record
 
 
-def heads_by_department(column=User.username) -> dict[int, list[str]]:
-    """Department id → usernames (or another column, e.g. display names) of its heads, in one query."""
-    rows = db.session.execute(
-        select(user_departments.c.department_id, column)
-        .join(User, User.id == user_departments.c.user_id)
-        .where(user_departments.c.is_head).order_by(column))
+def heads_by_department(column=User.username, department_id: int | None = None) -> dict[int, list[str]]:
+    """Department id → usernames (or another column, e.g. display names) of the heads of every
+    department, or of one, in one query."""
+    statement = (select(user_departments.c.department_id, column)
+                 .join(User, User.id == user_departments.c.user_id)
+                 .where(user_departments.c.is_head).order_by(column))
+    if department_id is not None:
+        statement = statement.where(user_departments.c.department_id == department_id)
+    rows = db.session.execute(statement)
     heads: dict[int, list[str]] = {}
     for department_id, username in rows:
         heads.setdefault(department_id, []).append(username)
@@ -150,7 +153,7 @@ def create_department(actor: Actor, channel: str, data: dict) -> Department:
 def update_department(actor: Actor, channel: str, code: str, changes: dict) -> Department:
     """Rename, move in the tree, set heads, deactivate or reactivate; a code never changes."""
     department = get_department(code)
-    heads_before = heads_by_department().get(department.id, [])
+    heads_before = heads_by_department(department_id=department.id).get(department.id, [])
     before = department_record(department, heads_before)
     fields: dict[str, str] = {}
     if "code" in changes and changes["code"] != code:

@@ -1,8 +1,6 @@
 """User accounts: who they are, how to reach them, their roles and departments, and whether they may log in."""
 from __future__ import annotations
 
-import re
-
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
@@ -18,9 +16,8 @@ from app.services.org.audit import record_change
 from app.services.org.departments import sync_head_roles
 from app.services.org.fields import CODE_SHAPE, USERNAME_SHAPE, checked_text
 from app.services.tasks import return_claims_to_pool
+from app.taskforms.formats import is_cn_mobile
 
-# Mainland mobile numbers: 11 digits, 13x to 19x.
-MOBILE_SHAPE = re.compile(r"1[3-9][0-9]{9}")
 EDITABLE = ("display_name", "password", "roles", "departments", "head_of", "email", "mobile", "active")
 
 
@@ -32,15 +29,8 @@ def user_record(user: User, head_of: list[str] | None = None) -> dict:
     """The API shape of a user (no secret ever)."""
     return {"username": user.username, "display_name": user.display_name, "roles": sorted(user.role_set),
             "departments": user.department_codes, "active": user.is_enabled, "email": user.email,
-            "mobile": user.mobile, "head_of": head_of if head_of is not None else headed_codes(user.id),
+            "mobile": user.mobile, "head_of": head_of if head_of is not None else heads_of_users(user.id).get(user.id, []),
             "must_change_password": user.must_change_password}
-
-
-def headed_codes(user_id: int) -> list[str]:
-    """Codes of the departments a user heads."""
-    return list(db.session.scalars(
-        select(Department.code).join(user_departments, user_departments.c.department_id == Department.id)
-        .where(user_departments.c.user_id == user_id, user_departments.c.is_head).order_by(Department.code)))
 
 
 def get_user(username: str) -> User:
@@ -68,12 +58,14 @@ def search_users(text: str = "", role: str = "", department: str = "", active: b
     return statement
 
 
-def heads_of_users() -> dict[int, list[str]]:
-    """User id → codes of the departments they head, for lists (one query)."""
-    rows = db.session.execute(
-        select(user_departments.c.user_id, Department.code)
-        .join(Department, Department.id == user_departments.c.department_id)
-        .where(user_departments.c.is_head).order_by(Department.code))
+def heads_of_users(user_id: int | None = None) -> dict[int, list[str]]:
+    """User id → codes of the departments they head (of every user, or of one), in one query."""
+    statement = (select(user_departments.c.user_id, Department.code)
+                 .join(Department, Department.id == user_departments.c.department_id)
+                 .where(user_departments.c.is_head).order_by(Department.code))
+    if user_id is not None:
+        statement = statement.where(user_departments.c.user_id == user_id)
+    rows = db.session.execute(statement)
     heads: dict[int, list[str]] = {}
     for user_id, code in rows:
         heads.setdefault(user_id, []).append(code)
@@ -101,7 +93,7 @@ def checked_mobile(value, fields: dict, field: str = "mobile") -> str | None:
     value = value.replace(" ", "").replace("-", "")
     if value.startswith("+86"):
         value = value[3:]
-    if not MOBILE_SHAPE.fullmatch(value):
+    if not is_cn_mobile(value):
         fields[field] = _("Not a mainland mobile number (11 digits starting 13 to 19).")
         return None
     return value

@@ -28,7 +28,7 @@ def list_departments():
 def create_department():
     department = department_service.create_department(g.api_user, "api", json_object())
     db.session.commit()
-    return jsonify(_department_json(department, department_service.heads_by_department())), 201
+    return jsonify(_department_json(department, department_service.heads_by_department(department_id=department.id))), 201
 
 
 @api_bp.patch("/departments/<code>")
@@ -36,7 +36,7 @@ def create_department():
 def update_department(code: str):
     department = department_service.update_department(g.api_user, "api", code, json_object())
     db.session.commit()
-    return jsonify(_department_json(department, department_service.heads_by_department()))
+    return jsonify(_department_json(department, department_service.heads_by_department(department_id=department.id)))
 
 
 @api_bp.get("/users")
