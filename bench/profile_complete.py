@@ -30,7 +30,7 @@ from app.extensions import db
 from app.models import User, WorkItem
 from app.services import org
 from app.services import tasks as task_service
-from app.services.intake import accept_application
+from app.services.intake import submit_application
 from bench.seed import BULK_USER, _application
 
 DATA = {"search_result": "yes", "opinion": "bench"}
@@ -91,7 +91,7 @@ def open_items(count: int) -> list[int]:
     root.setLevel(logging.WARNING)
     try:
         frontdesk = db.session.scalar(select(User).where(User.username == "frontdesk"))
-        case_ids = [accept_application(_application(n), frontdesk)[0].id for n in range(count)]
+        case_ids = [submit_application(_application(n), frontdesk).case.id for n in range(count)]
         db.session.commit()
         return list(db.session.scalars(
             select(WorkItem.id).where(WorkItem.case_id.in_(case_ids), WorkItem.state == "open")
