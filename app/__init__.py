@@ -5,14 +5,14 @@ import logging
 
 from flask import Flask
 
-from app import auth, errors, i18n, vendor, web_security
+from app import auth, error_pages, i18n, vendor, web_security
 from app.cli import register_commands
 from app.config import INSTANCE_DIR, PROJECT_ROOT, Config
 from app.engine import register_script_function
 from app.extensions import babel, csrf, db, login_manager, migrate
 from app.jobs.runner import start_in_process_scheduler
-from app.services.case_clock import working_days_ahead
-from app.services.form_versions import DatabaseForms
+from app.services.cases.deadlines import working_days_ahead
+from app.services.processes.form_versions import DatabaseForms
 from app.taskforms.registry import DEPLOYED_FORMS_KEY
 from app.views import register_blueprints
 
@@ -37,7 +37,7 @@ def create_app(config_object: type | object = Config, **overrides) -> Flask:
 
     web_security.register(app)
     register_blueprints(app)
-    errors.register_error_handlers(app)
+    error_pages.register_error_handlers(app)
     vendor.register(app)
     register_commands(app)
     register_script_function("working_days_ahead", working_days_ahead)

@@ -11,11 +11,11 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.archive.transfer import verify_batch
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import ArchivePackage
-from app.services import filing
-from app.services import transfer as transfer_service
-from app.services.errors import ServiceError
+from app.services.archive import filing
+from app.services.archive import transfer as transfer_service
 
 archive_cli = AppGroup("archive", help="Archival packages: verify sealed packages and transfer batches.")
 

@@ -7,9 +7,9 @@ from flask import current_app, g, redirect, request, session, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user
 
+from app.errors import Forbidden, Unauthorized
 from app.models import User
 from app.services.accounts import credentials, sessions
-from app.services.errors import Forbidden, Unauthorized
 
 SESSION_ID_KEY = "sid"
 # What a user who must change their password may still reach.

@@ -10,10 +10,13 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from app.archive_cli import archive_cli
+from app.errors import ServiceError
 from app.extensions import db
 from app.org_cli import org_cli
-from app.services import calendar, catalogue, org, process_checks
-from app.services.errors import ServiceError
+from app.services import org
+from app.services.calendar import business_calendar
+from app.services.processes import catalogue
+from app.services.processes import checks as process_checks
 
 workflows_cli = AppGroup("workflows", help="Deploy and check BPMN processes and service items.")
 calendar_cli = AppGroup("calendar", help="The business calendar: public holidays and make-up working days.")
@@ -126,12 +129,12 @@ def calendar_import_command(files, year):
     imported = []
     for path in files:
         try:
-            imported.append((path.name, calendar.import_file(path.name, path.read_bytes(), None, year).year))
+            imported.append((path.name, business_calendar.import_file(path.name, path.read_bytes(), None, year).year))
         except ServiceError as exc:
             db.session.rollback()
             click.echo(f"error: {path.name}: {exc.message}", err=True)
             sys.exit(1)
-    counts = [(name, imported_year, calendar.working_days_in(imported_year)) for name, imported_year in imported]
+    counts = [(name, imported_year, business_calendar.working_days_in(imported_year)) for name, imported_year in imported]
     db.session.commit()
     for name, imported_year, count in counts:
         click.echo(f"{imported_year}: {name}, {count} working days")
@@ -140,7 +143,7 @@ def calendar_import_command(files, year):
 @calendar_cli.command("seed")
 def calendar_seed_command():
     """Import the shipped calendar files of years the database does not have (as seed-demo does)."""
-    years = calendar.seed_shipped_years()
+    years = business_calendar.seed_shipped_years()
     db.session.commit()
     click.echo(f"imported {', '.join(map(str, years))}" if years else "every shipped year is already there")
 
@@ -148,7 +151,7 @@ def calendar_seed_command():
 @calendar_cli.command("list")
 def calendar_list_command():
     """The stored years with their working days."""
-    for summary in calendar.year_summaries():
+    for summary in business_calendar.year_summaries():
         click.echo(f"{summary.year}  {summary.working_days} working days  {summary.holidays} holidays  "
                    f"{summary.workdays} make-up days  source {summary.source or '-'}")
 

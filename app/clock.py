@@ -23,7 +23,7 @@ def is_frozen() -> bool:
 
 def _engine_follows_the_clock() -> None:
     """The engine decides itself whether a BPMN timer is due: hand it this clock."""
-    from app.engine.clock import follow_clock
+    from app.engine.timer_now import follow_clock
 
     follow_clock(_frozen.get)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
+from app.errors import ServiceError
 from app.extensions import db
-from app.services.errors import ServiceError
 from app.services.org import org_export, org_import
 
 org_cli = AppGroup("org", help="The organisation: import or export departments and users as CSV or XLSX.")

@@ -31,8 +31,8 @@ STEP_DATA = {"search_result": "yes", "decision": "approve", "opinion": "同意",
 def _complete_case(n: int, scans: list[bytes], frontdesk, handler) -> None:
     from app.extensions import db
     from app.models import WorkItem
-    from app.services.intake import Application, MaterialIn, submit_application
-    from app.services.tasks import complete_task
+    from app.services.cases.intake import Application, MaterialIn, submit_application
+    from app.services.cases.tasks import complete_task
 
     application = Application(
         item_code="113701000045001234400011700100X",
@@ -54,7 +54,7 @@ def _complete_case(n: int, scans: list[bytes], frontdesk, handler) -> None:
 def _seed(app, cases: int) -> None:
     from app.extensions import db
     from app.models import User
-    from app.services.documents import store_pending_pdfs
+    from app.services.cases.documents import store_pending_pdfs
 
     with app.app_context():
         users = {u.username: u for u in db.session.scalars(select(User))}
@@ -78,8 +78,7 @@ def _measure_one() -> None:
     """Child process: file the first queued package and print the rise of the peak resident memory."""
     from app import create_app
     from app.extensions import db
-    from app.services import filing
-
+    from app.services.archive import filing
     app = create_app()
     logging.getLogger().setLevel(logging.WARNING)
     with app.app_context():
@@ -108,8 +107,7 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "bench.archive", "--measure-one"], check=True, env=os.environ)
 
     from app.extensions import db
-    from app.services import filing
-
+    from app.services.archive import filing
     with app.app_context():
         started = time.perf_counter()
         outcome = filing.file_due(batch_size=cases + 10)

@@ -90,7 +90,7 @@ def main() -> None:
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 20
     app = _prepare()
     xml = generate(tasks)
-    from app.services.process_checks import check_process
+    from app.services.processes.checks import check_process
 
     with app.test_request_context():
         first = time.perf_counter()

@@ -37,8 +37,8 @@ def _prepare():
 
     from app import create_app
     from app.extensions import db
-    from app.services import catalogue, org
-
+    from app.services import org
+    from app.services.processes import catalogue
     app = create_app()
     logging.getLogger().setLevel(logging.WARNING)
     with app.app_context():

@@ -1,6 +1,6 @@
 """Where a task completion and an inbox page spend their time, measured in-process.
 
-1. app.services.tasks.complete_task (+ commit, as the API does) under cProfile, with SQL
+1. app.services.cases.tasks.complete_task (+ commit, as the API does) under cProfile, with SQL
    statements counted and the time spent waiting on the database summed per statement kind.
 2. The same without the profiler, for a clean per-call figure.
 3. POST /api/v1/tasks/<id>/complete through Flask's test client (routing, bearer-token check,
@@ -29,8 +29,8 @@ from app import create_app
 from app.extensions import db
 from app.models import User, WorkItem
 from app.services import org
-from app.services import tasks as task_service
-from app.services.intake import submit_application
+from app.services.cases import tasks as task_service
+from app.services.cases.intake import submit_application
 from bench.seed import BULK_USER, _application
 
 DATA = {"search_result": "yes", "opinion": "bench"}

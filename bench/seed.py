@@ -19,7 +19,7 @@ from app import create_app
 from app.extensions import db
 from app.models import User
 from app.services import org
-from app.services.intake import Application, MaterialIn, submit_application
+from app.services.cases.intake import Application, MaterialIn, submit_application
 
 ITEM_CODE = "113701000045001234400011700100X"
 BULK_DEPARTMENT = "BULK"

@@ -45,7 +45,7 @@ def _grow_backlog(db, total_open: int) -> None:
 
 def _pass(app, label: str) -> None:
     from app.extensions import db
-    from app.services.supervision import check_deadlines
+    from app.services.supervision.alerts import check_deadlines
 
     for run in ("first pass (raises alerts)", "second pass (nothing new)"):
         db.session.execute(text("DELETE FROM outbox_message")) if run.startswith("first") else None

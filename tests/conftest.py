@@ -13,7 +13,8 @@ import sqlalchemy as sa
 from app import create_app
 from app.config import TestConfig, normalise_database_url
 from app.extensions import db
-from app.services import catalogue, org
+from app.services import org
+from app.services.processes import catalogue
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 # Tables holding per-test data; departments, users, items and process versions are seeded once.

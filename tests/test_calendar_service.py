@@ -5,9 +5,9 @@ from datetime import date
 
 import pytest
 
-from app.services.calendar import DayEntry, check_days, entries_from_json, parse_file
-from app.services.errors import ValidationFailed
-from app.services.workdays import CALENDAR_DIR, load_calendar_file
+from app.errors import ValidationFailed
+from app.services.calendar.business_calendar import DayEntry, check_days, entries_from_json, parse_file
+from app.services.calendar.files import CALENDAR_DIR, load_calendar_file
 
 
 def _refusal(filename: str, text: str | bytes, year: int | None = None) -> ValidationFailed:

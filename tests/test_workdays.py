@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from app.services.workdays import (
-    CALENDAR_DIR,
+from app.services.calendar.files import CALENDAR_DIR, load_calendar_file
+from app.services.calendar.workdays import (
     add_working_days,
     calendar_for,
     deadline,
     is_working_day,
-    load_calendar_file,
     working_days_between,
     working_days_between_instants,
 )

@@ -1,13 +1,13 @@
 """The single list of periodic jobs: (id, function, seconds-between-runs config key)."""
 from __future__ import annotations
 
-from app.services.documents import store_pending_pdfs
-from app.services.filing import file_due
+from app.services.archive.filing import file_due
+from app.services.cases.documents import store_pending_pdfs
+from app.services.cases.materials import remove_orphans
+from app.services.cases.timers import fire_due_timers
 from app.services.housekeeping import purge_stale_records
-from app.services.materials import remove_orphans
-from app.services.outbox import deliver_due
-from app.services.supervision import check_deadlines, daily_audit, weekly_cards
-from app.services.timers import fire_due_timers
+from app.services.notices.outbox import deliver_due
+from app.services.supervision.alerts import check_deadlines, daily_audit, weekly_cards
 
 JOBS = (
     ("fire_due_timers", fire_due_timers, "TIMER_SWEEP_SECONDS"),

@@ -8,7 +8,7 @@ from datetime import date
 
 from flask_babel import gettext as _
 
-from app.services.errors import ValidationFailed
+from app.errors import ValidationFailed
 from app.services.org.departments import department_names
 
 DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -6,10 +6,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth import api_auth, roles_required
+from app.errors import ValidationFailed
 from app.extensions import csrf, db
 from app.models import User
-from app.services import calendar
-from app.services.errors import ValidationFailed
+from app.services.calendar import business_calendar
 
 bp = Blueprint("admin_calendar", __name__)
 
@@ -19,15 +19,15 @@ def _upload() -> tuple[str, bytes]:
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise ValidationFailed(_("Choose a .toml or .csv file to import."))
-    return upload.filename, upload.stream.read(calendar.MAX_FILE_BYTES + 1)
+    return upload.filename, upload.stream.read(business_calendar.MAX_FILE_BYTES + 1)
 
 
 def _year_page(year: int, status: int = 200, error: ValidationFailed | None = None, form: dict | None = None):
-    stored = calendar.get_year(year)
+    stored = business_calendar.get_year(year)
     updated_by = db.session.get(User, stored.updated_by_id) if stored and stored.updated_by_id else None
     return render_template(
-        "admin/calendar_year.html", year=year, stored=stored, updated_by=updated_by, days=calendar.days_of(year),
-        working_days=calendar.working_days_in(year), error=error, form=form or {},
+        "admin/calendar_year.html", year=year, stored=stored, updated_by=updated_by, days=business_calendar.days_of(year),
+        working_days=business_calendar.working_days_in(year), error=error, form=form or {},
     ), status
 
 
@@ -37,17 +37,17 @@ def index():
     wanted = request.args.get("year", type=int)
     if wanted is not None:
         return redirect(url_for("admin_calendar.edit_year", year=wanted))
-    return render_template("admin/calendar.html", years=calendar.year_summaries(), error=None)
+    return render_template("admin/calendar.html", years=business_calendar.year_summaries(), error=None)
 
 
 @bp.route("/admin/calendar/import", methods=["POST"])
 @roles_required("admin")
 def import_any_year():
     try:
-        stored = calendar.import_file(*_upload(), current_user)
+        stored = business_calendar.import_file(*_upload(), current_user)
     except ValidationFailed as exc:
         db.session.rollback()
-        return render_template("admin/calendar.html", years=calendar.year_summaries(), error=exc), 422
+        return render_template("admin/calendar.html", years=business_calendar.year_summaries(), error=exc), 422
     db.session.commit()
     flash(_("Calendar %(year)d imported.", year=stored.year), "success")
     return redirect(url_for("admin_calendar.edit_year", year=stored.year))
@@ -56,7 +56,7 @@ def import_any_year():
 @bp.route("/admin/calendar/<int:year>")
 @roles_required("admin")
 def edit_year(year: int):
-    calendar.check_year(year)
+    business_calendar.check_year(year)
     return _year_page(year)
 
 
@@ -64,7 +64,7 @@ def edit_year(year: int):
 @roles_required("admin")
 def import_year(year: int):
     try:
-        calendar.import_file(*_upload(), current_user, year=year)
+        business_calendar.import_file(*_upload(), current_user, year=year)
     except ValidationFailed as exc:
         db.session.rollback()
         return _year_page(year, 422, exc)
@@ -78,10 +78,10 @@ def import_year(year: int):
 def save_day(year: int):
     form = {key: request.form.get(key, "") for key in ("date", "kind", "note")}
     try:
-        day = calendar.parse_day(form["date"])
+        day = business_calendar.parse_day(form["date"])
         if day is None:
             raise ValidationFailed(_("%(value)s is not a date (YYYY-MM-DD).", value=form["date"] or "—"))
-        calendar.set_day(year, day, form["kind"], form["note"], current_user)
+        business_calendar.set_day(year, day, form["kind"], form["note"], current_user)
     except ValidationFailed as exc:
         db.session.rollback()
         return _year_page(year, 422, exc, form)
@@ -93,10 +93,10 @@ def save_day(year: int):
 @bp.route("/admin/calendar/<int:year>/days/<day>/remove", methods=["POST"])
 @roles_required("admin")
 def remove_day(year: int, day: str):
-    parsed = calendar.parse_day(day)
+    parsed = business_calendar.parse_day(day)
     if parsed is None:
         abort(404)
-    calendar.remove_day(year, parsed, current_user)
+    business_calendar.remove_day(year, parsed, current_user)
     db.session.commit()
     flash(_("%(date)s removed; it follows the Monday-to-Friday rule again.", date=parsed.isoformat()), "success")
     return redirect(url_for("admin_calendar.edit_year", year=year))
@@ -105,16 +105,16 @@ def remove_day(year: int, day: str):
 @bp.get("/api/v1/calendar/<int:year>")
 @api_auth()
 def api_year(year: int):
-    return jsonify(calendar.year_json(year))
+    return jsonify(business_calendar.year_json(year))
 
 
 @bp.put("/api/v1/calendar/<int:year>")
 @api_auth("admin")
 def api_replace_year(year: int):
-    entries = calendar.entries_from_json(request.get_json(silent=True))
-    calendar.replace_year(year, entries, g.api_user, source="api")
+    entries = business_calendar.entries_from_json(request.get_json(silent=True))
+    business_calendar.replace_year(year, entries, g.api_user, source="api")
     db.session.commit()
-    return jsonify(calendar.year_json(year))
+    return jsonify(business_calendar.year_json(year))
 
 
 # Bearer tokens only, like the rest of /api/v1 (whose blueprint is exempt as a whole).

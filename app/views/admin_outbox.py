@@ -6,9 +6,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from app.auth import roles_required
+from app.errors import NotFound
 from app.extensions import db
-from app.services import outbox
-from app.services.errors import NotFound
+from app.services.notices import outbox
 
 bp = Blueprint("admin_outbox", __name__, url_prefix="/admin")
 

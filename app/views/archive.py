@@ -12,12 +12,13 @@ from flask_login import current_user
 
 from app.archive.metadata import RETENTION_LABELS
 from app.auth import roles_required
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models.archive import FILING_STATES
 from app.models.item import RETENTION_PERIODS
-from app.services import archive_search, filing
-from app.services import supervision_reports as reports
-from app.services.errors import NotFound, ValidationFailed
+from app.services.archive import filing
+from app.services.archive import search as archive_search
+from app.services.supervision import reports
 from app.views.helpers import locale_code
 
 bp = Blueprint("archive", __name__, url_prefix="/archive")

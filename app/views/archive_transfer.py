@@ -9,8 +9,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.auth import roles_required
-from app.services import transfer
-from app.services.errors import ServiceError
+from app.errors import ServiceError
+from app.services.archive import transfer
 
 bp = Blueprint("archive_transfer", __name__, url_prefix="/archive/transfer")
 

@@ -8,11 +8,11 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from app.auth import SESSION_ID_KEY, public, roles_required
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.i18n import LANG_COOKIE
 from app.services.accounts import credentials, sessions
 from app.services.accounts.throttle import TooManyAttempts
-from app.services.errors import ValidationFailed
 from app.services.org import users as user_service
 from app.views.landing import landing_url
 

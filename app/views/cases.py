@@ -13,9 +13,9 @@ from app.documents.pdf import render_pdf
 from app.extensions import db
 from app.models import User, WorkItem
 from app.models.base import utcnow
-from app.services import cases as case_service
-from app.services import documents
-from app.services import materials as material_store
+from app.services.cases import documents
+from app.services.cases import materials as material_store
+from app.services.cases import queries as case_service
 from app.taskforms import get_registry
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")

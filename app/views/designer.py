@@ -15,12 +15,15 @@ from flask_login import current_user
 
 from app.archive.metadata import RETENTION_LABELS
 from app.auth import roles_required
+from app.errors import Conflict, ServiceError, ValidationFailed
 from app.extensions import db
 from app.labels import CASE_TYPE_LABELS, UNIT_LABELS
 from app.models.archive import CLASSIFICATIONS
 from app.models.item import CASE_TYPES, LIMIT_UNITS, RETENTION_PERIODS
-from app.services import catalogue, designer, org, process_migration, process_versions
-from app.services.errors import Conflict, ServiceError, ValidationFailed
+from app.services import org
+from app.services.processes import catalogue, designer
+from app.services.processes import migration as process_migration
+from app.services.processes import versions as process_versions
 from app.taskforms import get_registry
 from app.taskforms.errors import InvalidForm, UnknownForm
 from app.taskforms.registry import form_from_schema

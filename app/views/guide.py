@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template
 
 from app.auth import public
-from app.services import catalogue
+from app.services.processes import catalogue
 
 bp = Blueprint("guide", __name__, url_prefix="/guide")
 

@@ -24,8 +24,8 @@ from app.labels import (
     UNIT_LABELS,
 )
 from app.services import org
-from app.services.notifications import unread_count
-from app.services.routing import return_targets
+from app.services.cases.routing import return_targets
+from app.services.notices.notifications import unread_count
 from app.taskforms.formats import mask_id_number
 
 

@@ -6,12 +6,12 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth import roles_required
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.models.base import utcnow
-from app.services import cases as case_service
-from app.services import catalogue
-from app.services import tasks as task_service
-from app.services.errors import ValidationFailed
+from app.services.cases import queries as case_service
+from app.services.cases import tasks as task_service
+from app.services.processes import catalogue
 from app.taskforms import get_registry
 
 bp = Blueprint("inbox", __name__)

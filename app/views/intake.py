@@ -8,16 +8,14 @@ from flask import Blueprint, abort, current_app, jsonify, redirect, render_templ
 from flask_login import current_user
 
 from app.auth import roles_required
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Case, ServiceItem
 from app.models.base import utcnow
-from app.services import applicants as applicant_service
-from app.services import cases as case_service
-from app.services import catalogue
-from app.services import materials as material_store
-from app.services.cases import get_case
-from app.services.errors import ValidationFailed
-from app.services.intake import (
+from app.services.cases import applicants as applicant_service
+from app.services.cases import materials as material_store
+from app.services.cases import queries as case_service
+from app.services.cases.intake import (
     Application,
     MaterialIn,
     decide_intake,
@@ -25,6 +23,8 @@ from app.services.intake import (
     register_supplement,
     submit_application,
 )
+from app.services.cases.queries import get_case
+from app.services.processes import catalogue
 from app.taskforms import get_registry
 
 bp = Blueprint("intake", __name__, url_prefix="/intake")

@@ -6,10 +6,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth import SESSION_ID_KEY, roles_required
+from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import User
 from app.models.org import ROLES
-from app.services.errors import Conflict, ValidationFailed
 from app.services.org import departments as department_service
 from app.services.org import users as user_service
 from app.views.helpers import page_arg, text_arg

@@ -8,10 +8,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth import public, roles_required
+from app.errors import ServiceError, ValidationFailed
 from app.extensions import db
-from app.services import public_query
-from app.services import ratings as rating_service
-from app.services.errors import ServiceError, ValidationFailed
+from app.services.cases import public_query
+from app.services.supervision import ratings as rating_service
 from app.views.helpers import local_time
 
 bp = Blueprint("public", __name__)

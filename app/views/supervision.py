@@ -12,11 +12,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from app.auth import roles_required
+from app.errors import Forbidden, ValidationFailed
 from app.extensions import db
 from app.models.supervision import ALERT_LEVELS
-from app.services import supervision_orders as orders
-from app.services import supervision_reports as reports
-from app.services.errors import Forbidden, ValidationFailed
+from app.services.supervision import orders, reports
 from app.views.helpers import department_name
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")

@@ -6,9 +6,10 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth import roles_required
+from app.errors import ValidationFailed
 from app.extensions import db
-from app.services import notifications, routing
-from app.services.errors import ValidationFailed
+from app.services.cases import routing
+from app.services.notices import notifications
 
 bp = Blueprint("actions", __name__)
 

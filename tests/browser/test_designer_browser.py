@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case
-from app.services import catalogue
+from app.services.processes import catalogue
 from tests.browser.test_case_walkthrough import log_in
 from tests.conftest import application_payload
 

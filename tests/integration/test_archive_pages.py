@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.models import ArchivePackage, Case
-from app.services import materials as material_store
+from app.services.cases import materials as material_store
 from tests.conftest import VALID_ID
 from tests.integration.test_filing import file_all, finish, scanned_case
 from tests.integration.test_pages import CSRF, login

@@ -17,7 +17,7 @@ def test_organisation_benchmark_smoke(app):
 
 
 def test_designer_benchmark_smoke(app):
-    from app.services.process_checks import check_process
+    from app.services.processes.checks import check_process
 
     with app.test_request_context():
         check = check_process(designer_bench.generate(20), "big_process")

@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy import delete, select
 
 from app import clock
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models import CalendarDay, CalendarYear, Case, User
 from app.models.base import utcnow
-from app.services import calendar, workdays
-from app.services.errors import NotFound, ValidationFailed
+from app.services.calendar import business_calendar, files, store, workdays
 from tests.conftest import application_payload
 from tests.integration.test_pages import _csrf, login
 
@@ -31,7 +31,7 @@ def _shipped_calendar(app):
         with app.app_context():
             db.session.execute(delete(CalendarDay))
             db.session.execute(delete(CalendarYear))
-            calendar.seed_shipped_years()
+            business_calendar.seed_shipped_years()
             db.session.commit()
             db.session.remove()
 
@@ -49,14 +49,14 @@ def _admin() -> User:
 
 def test_seed_demo_loaded_the_shipped_years(ctx):
     assert [y.year for y in db.session.scalars(select(CalendarYear).order_by(CalendarYear.year))] == [2025, 2026]
-    kinds = [d.kind for d in calendar.days_of(2026)]
+    kinds = [d.kind for d in business_calendar.days_of(2026)]
     assert (kinds.count("holiday"), kinds.count("workday")) == (33, 6)
-    assert calendar.seed_shipped_years() == []  # present years are kept, not imported again
+    assert business_calendar.seed_shipped_years() == []  # present years are kept, not imported again
 
 
 def test_domain_vectors_through_the_database_calendar(ctx):
-    assert calendar.working_days_in(2026) == 248
-    assert calendar.working_days_in(2025) == 248
+    assert business_calendar.working_days_in(2026) == 248
+    assert business_calendar.working_days_in(2025) == 248
     assert workdays.add_working_days(date(2026, 2, 12), 20) == date(2026, 3, 18)
     assert workdays.add_working_days(date(2026, 9, 28), 5) == date(2026, 10, 10)
     accepted = datetime(2026, 2, 12, 10, 0, tzinfo=BEIJING)
@@ -65,17 +65,17 @@ def test_domain_vectors_through_the_database_calendar(ctx):
 
 def test_the_database_not_the_file_is_the_calendar_inside_the_app(ctx):
     db.session.execute(delete(CalendarDay).where(CalendarDay.day == date(2026, 10, 10)))
-    calendar.invalidate()
+    store.invalidate()
     assert not workdays.is_working_day(date(2026, 10, 10))  # the make-up Saturday is gone from the database
-    assert workdays.file_calendar(2026) is not None and date(2026, 10, 10) in workdays.file_calendar(2026).makeup_workdays
+    assert files.file_calendar(2026) is not None and date(2026, 10, 10) in files.file_calendar(2026).makeup_workdays
     db.session.rollback()
-    calendar.invalidate()
+    store.invalidate()
 
 
 def test_editing_a_day_changes_the_arithmetic_at_once(app):
     with app.app_context():
         assert workdays.add_working_days(date(2026, 2, 12), 20) == date(2026, 3, 18)  # warms the cache
-        calendar.set_day(2026, MONDAY, "holiday", "临时停工", _admin())
+        business_calendar.set_day(2026, MONDAY, "holiday", "临时停工", _admin())
         # Same transaction, before the commit: the edit already counts.
         assert workdays.add_working_days(date(2026, 2, 12), 20) == date(2026, 3, 19)
         db.session.commit()
@@ -83,20 +83,20 @@ def test_editing_a_day_changes_the_arithmetic_at_once(app):
         assert row.updated_by_id == _admin().id and utcnow() - row.updated_at < timedelta(minutes=1)
         db.session.remove()
     with app.app_context():  # another request of the same process
-        assert calendar.working_days_in(2026) == 247
+        assert business_calendar.working_days_in(2026) == 247
         assert workdays.add_working_days(date(2026, 2, 12), 20) == date(2026, 3, 19)
-        calendar.remove_day(2026, MONDAY, _admin())
+        business_calendar.remove_day(2026, MONDAY, _admin())
         db.session.commit()
-        assert calendar.working_days_in(2026) == 248
+        assert business_calendar.working_days_in(2026) == 248
         db.session.remove()
 
 
 def test_a_rolled_back_edit_never_reaches_other_requests(app):
     with app.app_context():
-        calendar.set_day(2026, MONDAY, "holiday", None, _admin())
-        assert calendar.working_days_in(2026) == 247
+        business_calendar.set_day(2026, MONDAY, "holiday", None, _admin())
+        assert business_calendar.working_days_in(2026) == 247
         db.session.rollback()
-        assert calendar.working_days_in(2026) == 248
+        assert business_calendar.working_days_in(2026) == 248
         db.session.remove()
     with app.app_context():
         assert workdays.is_working_day(MONDAY)
@@ -119,24 +119,24 @@ def test_changes_by_another_process_are_seen_after_the_check_interval(app, monke
     monkeypatch.setitem(app.config, "CALENDAR_CACHE_SECONDS", 0)
     with app.app_context():
         assert not workdays.is_working_day(MONDAY)  # stamp changed: the year is read again
-        assert calendar.working_days_in(2026) == 247
+        assert business_calendar.working_days_in(2026) == 247
         db.session.remove()
 
 
 def test_year_without_a_calendar_counts_monday_to_friday(ctx):
-    assert calendar.year_calendar(2030) is None
-    assert calendar.working_days_in(2030) == 261
+    assert store.year_calendar(2030) is None
+    assert business_calendar.working_days_in(2030) == 261
     assert workdays.is_working_day(date(2030, 1, 1))  # a Tuesday; unknown without data
 
 
 def test_import_replaces_the_year_and_keeps_unchanged_rows(ctx):
     text = "date,kind,note\n2026-01-01,holiday,元旦\n2026-01-04,workday,调休\n"
-    row = calendar.import_file("2026.csv", text.encode(), _admin())
+    row = business_calendar.import_file("2026.csv", text.encode(), _admin())
     db.session.commit()
     assert row.source == "2026.csv" and row.updated_by_id == _admin().id
-    assert [(d.day, d.kind, d.note) for d in calendar.days_of(2026)] == [
+    assert [(d.day, d.kind, d.note) for d in business_calendar.days_of(2026)] == [
         (date(2026, 1, 1), "holiday", "元旦"), (date(2026, 1, 4), "workday", "调休")]
-    assert calendar.working_days_in(2026) == 261 - 1 + 1
+    assert business_calendar.working_days_in(2026) == 261 - 1 + 1
 
 
 @pytest.mark.parametrize(
@@ -151,14 +151,14 @@ def test_import_replaces_the_year_and_keeps_unchanged_rows(ctx):
 )
 def test_refused_import_changes_nothing(ctx, filename, text, named):
     with pytest.raises(ValidationFailed, match=named):
-        calendar.import_file(filename, text.encode(), _admin())
+        business_calendar.import_file(filename, text.encode(), _admin())
     db.session.rollback()
-    assert calendar.working_days_in(2026) == 248 and len(calendar.days_of(2026)) == 39
+    assert business_calendar.working_days_in(2026) == 248 and len(business_calendar.days_of(2026)) == 39
 
 
 def test_removing_a_day_that_is_not_there_is_not_found(ctx):
     with pytest.raises(NotFound):
-        calendar.remove_day(2026, MONDAY, _admin())
+        business_calendar.remove_day(2026, MONDAY, _admin())
 
 
 # flask calendar
@@ -254,7 +254,7 @@ def test_bad_day_is_422_naming_the_date(app, data, named):
     error = re.search(r'data-testid="calendar-error">([^<]*)<', response.get_data(as_text=True)).group(1)
     assert named in error
     with app.app_context():
-        assert calendar.working_days_in(2026) == 248
+        assert business_calendar.working_days_in(2026) == 248
 
 
 def test_admin_imports_a_file_through_the_page(app):
@@ -270,7 +270,7 @@ def test_admin_imports_a_file_through_the_page(app):
     assert client.post("/admin/calendar/2026/import", content_type="multipart/form-data",
                        data={"csrf_token": token}).status_code == 422
 
-    shipped = (workdays.CALENDAR_DIR / "2026.toml").read_bytes()
+    shipped = (files.CALENDAR_DIR / "2026.toml").read_bytes()
     toml = shipped.replace(b'"2026-10-10",  # Saturday, for', b'# "2026-10-10" dropped for the test;')
     response = client.post("/admin/calendar/import", content_type="multipart/form-data", data={
         "csrf_token": token, "file": (io.BytesIO(toml), "2026-revised.toml")})

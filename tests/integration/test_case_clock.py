@@ -6,10 +6,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Case, WorkItem
-from app.services import case_clock, catalogue, routing, workdays
-from app.services.errors import ValidationFailed
+from app.services.calendar import workdays
+from app.services.cases import deadlines, routing
+from app.services.processes import catalogue
 from tests.conftest import application_payload
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -19,13 +21,13 @@ SEARCH_DONE = {"data": {"search_result": "yes", "record_reference": "Z109-1998-0
 @pytest.mark.parametrize("text, expected", [("2wd", (2, "working_day")), ("3d", (3, "calendar_day")),
                                             ("4h", (4, "hour")), (None, None), ("", None)])
 def test_step_limits_parse(text, expected):
-    assert case_clock.parse_step_limit(text) == expected
+    assert deadlines.parse_step_limit(text) == expected
 
 
 @pytest.mark.parametrize("text", ["2 wd", "wd", "2w", "-1d", "1000h", "２wd"])
 def test_malformed_step_limits_are_refused(text):
     with pytest.raises(ValueError):
-        case_clock.parse_step_limit(text)
+        deadlines.parse_step_limit(text)
 
 
 def test_a_step_with_its_own_limit_is_due_by_it(app, api_as):
@@ -74,7 +76,7 @@ def test_a_supplement_during_handling_pauses_the_clock_until_registered(app, api
     task = next(t for t in handler.get(f"/cases/{case_no}").get_json()["tasks"] if t["state"] == "open")
     monkeypatch.setattr(routing, "utcnow", lambda: _at("2026-12-07T09:00:00+08:00"))  # a Monday
     assert handler.post(f"/tasks/{task['id']}/request-supplement", {"reason": "补充亲属关系证明"}).status_code == 200
-    from app.services import intake
+    from app.services.cases import intake
     monkeypatch.setattr(intake, "utcnow", lambda: _at("2026-12-09T16:00:00+08:00"))  # Wednesday: 2 days lost
     assert front.post(f"/cases/{case_no}/supplement", {"materials": [{"code": "kinship_proof"}]}).status_code == 200
     with app.app_context():

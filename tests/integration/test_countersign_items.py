@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from app.errors import ValidationFailed
 from app.extensions import db
-from app.services import catalogue
-from app.services.errors import ValidationFailed
+from app.services.processes import catalogue
 from tests.conftest import application_payload
 from tests.integration.test_filing import assert_files_cleanly
 

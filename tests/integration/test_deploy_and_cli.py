@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Case, ProcessVersion, User
-from app.services import catalogue
-from app.services.errors import ValidationFailed
+from app.services.processes import catalogue
 from tests.conftest import application_payload
 
 BPMN = Path(__file__).resolve().parents[2] / "workflows" / "cross_archive_certificate.bpmn"

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 
 from app.extensions import db
 from app.models import Case, CaseEvent, DesignEvent, FormVersion, ProcessMigration, ProcessVersion
-from app.services import catalogue
+from app.services.processes import catalogue
 from tests.conftest import application_payload
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import DesignEvent, ProcessDraft
-from app.services import catalogue
+from app.services.processes import catalogue
 from tests.integration.test_archive_pages import csrf, page_client
 from tests.integration.test_designer_api import CERT, CERT_ID, RENAMED_REVIEW, _certificate, _running_case
 

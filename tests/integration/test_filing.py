@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.archive import metadata as metadata_xml
 from app.extensions import db
 from app.models import Alert, ArchivePackage, Case
-from app.services import filing
+from app.services.archive import filing
 from tests.conftest import PDF_BYTES, application_payload
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64 + b"IEND\xaeB`\x82"
@@ -140,8 +140,7 @@ def test_corrupted_file_and_metadata_fail_the_right_checks(app, api_as, tmp_path
 
 
 def test_material_missing_on_disk_fails_the_filing_and_alerts(app, api_as):
-    from app.services import materials as material_store
-
+    from app.services.cases import materials as material_store
     case_no = scanned_case(api_as("frontdesk"))
     finish(api_as, case_no)
     with app.app_context():
@@ -305,7 +304,7 @@ def test_daily_audit_flags_a_case_completed_a_day_ago_without_a_package(app, api
     from datetime import timedelta
 
     from app import clock
-    from app.services.supervision import daily_audit
+    from app.services.supervision.alerts import daily_audit
 
     case_no = scanned_case(api_as("frontdesk"))
     finish(api_as, case_no)

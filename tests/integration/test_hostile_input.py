@@ -6,11 +6,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Case, CaseEvent, WorkItem
 from app.models.base import utcnow
-from app.services import catalogue, intake, timers
-from app.services.errors import ValidationFailed
+from app.services.cases import intake, timers
+from app.services.processes import catalogue
 from tests.conftest import application_payload
 from tests.integration.test_deploy_and_cli import BPMN
 

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Case
-from app.services import workdays
-from app.services.timers import fire_due_timers
+from app.services.calendar import workdays
+from app.services.cases.timers import fire_due_timers
 from tests.conftest import ITEM_CODE, PDF_BYTES, VALID_ID, VALID_ID_2, application_payload
 from tests.integration.test_filing import assert_files_cleanly
 from tests.integration.test_pages import login

@@ -10,7 +10,7 @@ from app.extensions import db
 from app.jobs import JOBS
 from app.models import Case
 from app.models.base import utcnow
-from app.services.timers import fire_due_timers
+from app.services.cases.timers import fire_due_timers
 from tests.conftest import application_payload
 
 
@@ -42,8 +42,8 @@ def test_timer_sweep_only_takes_cases_whose_timer_is_due(app, api_as):
 
 
 def test_orphan_sweep_keeps_referenced_and_recent_files(app, api_as):
-    from app.services import materials as material_store
-    from app.services.documents import store_pending_pdfs
+    from app.services.cases import materials as material_store
+    from app.services.cases.documents import store_pending_pdfs
 
     case_no = api_as("frontdesk").post("/cases", application_payload()).get_json()["case_no"]
     with app.app_context():

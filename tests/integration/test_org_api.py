@@ -240,7 +240,7 @@ def test_admins_cannot_lock_themselves_or_everyone_out(api_as, client, dbx):
     own_account = client.patch("/api/v1/users/admin", json={"active": False}, headers=admin._headers())
     assert own_account.status_code == 422 and "active" in own_account.get_json()["fields"]
     # The last active administrator stays, whoever acts (here the command line's service call).
-    from app.services.errors import ValidationFailed
+    from app.errors import ValidationFailed
     from app.services.org import users as user_service
 
     with dbx():
@@ -319,8 +319,7 @@ def test_demo_password_still_passes_the_policy(client):
 
 def test_notifications_reach_the_users_email_and_mobile(api_as, app, monkeypatch, dbx):
     from app.models import User
-    from app.services import outbox
-
+    from app.services.notices import outbox
     user = new_user(api_as("admin"), email="notify@archives.example.cn", mobile="13900003333")
     monkeypatch.setitem(app.config, "NOTIFY_EMAILS", {})
     monkeypatch.setitem(app.config, "WEBHOOKS", {"sms": {"url": "http://127.0.0.1:9/", "secret": "s"}})

@@ -117,8 +117,8 @@ def test_chinese_headers_and_role_names_are_read():
 
 
 def test_the_example_file_matches_the_shipped_processes_and_applies():
-    from app.services import catalogue
     from app.services.org.org_file import read_org_file
+    from app.services.processes import catalogue
     from app.views.org_files import EXAMPLE_FILE
 
     table = read_org_file(EXAMPLE_FILE.name, EXAMPLE_FILE.read_bytes())

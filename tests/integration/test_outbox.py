@@ -24,7 +24,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Alert, Notification, OutboxMessage, User
 from app.models.base import utcnow
-from app.services import outbox
+from app.services.notices import outbox
 from tests.integration.test_concurrency import _parallel
 from tests.integration.test_pages import _csrf, login
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Case, QueryGuard
 from app.models.base import utcnow
-from app.services.public_query import mask_name
+from app.services.cases.public_query import mask_name
 from tests.conftest import VALID_ID, application_payload
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

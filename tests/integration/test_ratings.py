@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Case, CaseEvent, CaseRating, RatingFollowUp
 from app.models.base import utcnow
-from app.services import workdays
+from app.services.calendar import workdays
 from tests.integration.test_pages import login
 from tests.integration.test_public_query import CSRF, EN, guard, new_case, page_post, without_noise, wrong
 

@@ -195,8 +195,8 @@ def test_two_returns_at_once_one_wins(app, api_as, round_):
 
 def test_a_task_routed_to_a_department_that_does_not_exist_is_refused(ctx):
     from app.engine import ReadyTask
-    from app.services.case_runtime import _check_departments
-    from app.services.errors import ValidationFailed
+    from app.errors import ValidationFailed
+    from app.services.cases.runtime import _check_departments
 
     _check_departments([ReadyTask("t1", "countersign", "会签", "HOLDING", "countersign_opinion")])
     with pytest.raises(ValidationFailed) as refused:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Alert, Case, CaseEvent, Department, Notification, SupervisionOrder, User, WorkItem
 from app.models.base import utcnow
-from app.services import workdays
+from app.services.calendar import workdays
 from tests.conftest import application_payload
 from tests.integration.test_pages import CSRF, login
 

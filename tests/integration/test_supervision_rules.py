@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Alert, Case, OutboxMessage, RatingFollowUp, User, WorkItem
-from app.services import supervision
+from app.services.supervision import alerts as supervision
 from tests.conftest import application_payload
 
 MINUTE = timedelta(minutes=1)

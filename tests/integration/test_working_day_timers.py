@@ -11,8 +11,8 @@ from sqlalchemy import select
 from app import clock
 from app.extensions import db
 from app.models import Case
-from app.services import catalogue
-from app.services.timers import fire_due_timers
+from app.services.cases.timers import fire_due_timers
+from app.services.processes import catalogue
 from tests.conftest import application_payload
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -62,7 +62,7 @@ def test_working_day_timer_returns_the_case_after_thirty_working_days(app, api_a
 
 
 def test_working_day_function_in_a_timer_follows_holidays(app):
-    from app.services.case_clock import working_days_ahead
+    from app.services.cases.deadlines import working_days_ahead
 
     with app.app_context(), clock.frozen_at(datetime(2026, 9, 30, 9, 0, tzinfo=BEIJING)):
         # National Day 2026: 1-7 October off, Saturday 10 October worked (调休).

@@ -8,7 +8,7 @@ from flask import current_app
 from flask_babel import gettext as _
 from zxcvbn import zxcvbn
 
-from app.services.errors import ValidationFailed
+from app.errors import ValidationFailed
 
 MAX_PASSWORD_CHARS = 128
 # zxcvbn refuses longer input; a passphrase whose first 72 characters are strong is strong.

@@ -21,10 +21,10 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.errors import ServiceError
 from app.extensions import db
 from app.models import AuthThrottle
 from app.models.base import utcnow
-from app.services.errors import ServiceError
 
 ACCOUNT_ADDRESS, ADDRESS, ACCOUNT = "account_address", "address", "account"
 # The longest lock, however often a key is locked out, and the longest wait before the lock.

@@ -73,8 +73,7 @@ def seed_demo() -> list[tuple[User, bool]]:
 
     Only what is missing is added: departments, accounts and passwords someone changed stay as they are
     (the first run's server seeds at every start). Returns (user, created) per demo user."""
-    from app.services import calendar
-
+    from app.services.calendar import business_calendar
     existing = {d.code: d for d in db.session.scalars(select(Department))}
     bureau = existing.get(DEMO_BUREAU[0]) or ensure_department(*DEMO_BUREAU)
     for code, name, name_en in DEMO_DEPARTMENTS:
@@ -82,7 +81,7 @@ def seed_demo() -> list[tuple[User, bool]]:
             ensure_department(code, name, name_en, parent=bureau)
     db.session.flush()
     # Years already in the database are kept: an admin may have corrected them.
-    calendar.seed_shipped_years()
+    business_calendar.seed_shipped_years()
     accounts = {u.username: u for u in db.session.scalars(select(User))}
     return [(accounts[username], False) if username in accounts else
             (create_user(username, DEMO_PASSWORD, roles, departments, display_name), True)

@@ -5,14 +5,14 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Case, Department, ProcessVersion, User, WorkItem, user_departments
 from app.models.case import FINISHED_STATUSES
 from app.models.org import Actor
-from app.services import catalogue
-from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.org.audit import record_change
 from app.services.org.fields import CODE_SHAPE, USERNAME_SHAPE, checked_text
+from app.services.processes import catalogue
 
 MAX_NAME_CHARS = 100
 

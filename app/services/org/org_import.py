@@ -13,18 +13,18 @@ from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import Department, User, user_departments
 from app.models.org import ROLE_NAMES_ZH, ROLES, Actor
 from app.services.accounts import sessions
 from app.services.accounts.passwords import TEMPORARY_PASSWORD_HASH, temporary_password
-from app.services.errors import Conflict, ValidationFailed
+from app.services.cases.tasks import return_claims_to_pool
 from app.services.org import departments as department_service
 from app.services.org import users as user_service
 from app.services.org.audit import record_change
 from app.services.org.fields import CODE_SHAPE, USERNAME_SHAPE, checked_text
 from app.services.org.org_file import ROW_TYPES, FileProblem, Row, read_org_file
-from app.services.tasks import return_claims_to_pool
 
 TRUE_WORDS = {"", "yes", "y", "true", "1", "是", "启用", "有效"}
 FALSE_WORDS = {"no", "n", "false", "0", "否", "停用", "禁用", "无效"}

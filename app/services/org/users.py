@@ -6,16 +6,16 @@ from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Department, User, user_departments
 from app.models.org import ROLES, Actor
 from app.services.accounts import sessions, throttle
 from app.services.accounts.passwords import check_new_password, password_problem
-from app.services.errors import NotFound, ValidationFailed
+from app.services.cases.tasks import return_claims_to_pool
 from app.services.org.audit import record_change
 from app.services.org.departments import sync_head_roles
 from app.services.org.fields import CODE_SHAPE, USERNAME_SHAPE, checked_text
-from app.services.tasks import return_claims_to_pool
 from app.taskforms.formats import is_cn_mobile
 
 EDITABLE = ("display_name", "password", "roles", "departments", "head_of", "email", "mobile", "active")

@@ -6,7 +6,7 @@ from flask import g, jsonify, send_file
 from app.archive.metadata import RETENTION_LABELS
 from app.auth import api_auth
 from app.extensions import db
-from app.services import filing
+from app.services.archive import filing
 from app.views.api import api_bp
 from app.views.api.serializers import iso
 

@@ -5,12 +5,12 @@ from flask import g, jsonify, request, send_file
 from flask_babel import gettext as _
 
 from app.auth import api_auth
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
-from app.services import applicants as applicant_service
-from app.services import cases as case_service
-from app.services import documents
-from app.services.errors import NotFound, ValidationFailed
-from app.services.intake import (
+from app.services.cases import applicants as applicant_service
+from app.services.cases import documents
+from app.services.cases import queries as case_service
+from app.services.cases.intake import (
     Application,
     MaterialIn,
     decide_intake,

@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import jsonify
 
 from app.auth import api_auth
-from app.services import catalogue
-from app.services.catalogue import item_limit
+from app.services.processes import catalogue
+from app.services.processes.catalogue import item_limit
 from app.taskforms import get_registry
 from app.views.api import api_bp
 

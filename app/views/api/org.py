@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import g, jsonify
 
 from app.auth import api_auth
+from app.errors import ValidationFailed
 from app.extensions import db
-from app.services.errors import ValidationFailed
 from app.services.org import departments as department_service
 from app.services.org import users as user_service
 from app.views.api import api_bp

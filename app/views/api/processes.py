@@ -5,9 +5,11 @@ from flask import g, jsonify, request
 from flask_babel import gettext as _
 
 from app.auth import api_auth
+from app.errors import ValidationFailed
 from app.extensions import db
-from app.services import designer, process_migration, process_versions
-from app.services.errors import ValidationFailed
+from app.services.processes import designer
+from app.services.processes import migration as process_migration
+from app.services.processes import versions as process_versions
 from app.views.api import api_bp
 from app.views.api.serializers import iso
 from app.views.helpers import bpmn_download

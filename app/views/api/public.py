@@ -7,12 +7,12 @@ from flask import g, jsonify, make_response, request
 from flask_babel import gettext as _
 
 from app.auth import api_auth, public
-from app.errors import error_response
+from app.error_pages import error_response
+from app.errors import ServiceError, ValidationFailed
 from app.extensions import db
 from app.models import RatingFollowUp
-from app.services import public_query
-from app.services import ratings as rating_service
-from app.services.errors import ServiceError, ValidationFailed
+from app.services.cases import public_query
+from app.services.supervision import ratings as rating_service
 from app.views.api import api_bp
 from app.views.api.serializers import iso, json_object
 

@@ -6,8 +6,8 @@ from datetime import datetime
 from flask import request
 from flask_babel import gettext as _
 
+from app.errors import ValidationFailed
 from app.models import WorkItem
-from app.services.errors import ValidationFailed
 
 
 def iso(value: datetime | None) -> str | None:

@@ -8,9 +8,9 @@ from flask import jsonify, request
 from flask_babel import gettext as _
 
 from app.auth import public
+from app.errors import Unauthorized
 from app.extensions import db
 from app.services.accounts.credentials import attempt_login, issue_token
-from app.services.errors import Unauthorized
 from app.views.api import api_bp
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")

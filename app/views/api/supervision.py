@@ -5,11 +5,10 @@ from flask import g, jsonify, request
 from flask_babel import gettext as _
 
 from app.auth import api_auth
+from app.errors import Forbidden
 from app.extensions import db
 from app.models.base import utcnow
-from app.services import supervision_orders as orders
-from app.services import supervision_reports as reports
-from app.services.errors import Forbidden
+from app.services.supervision import orders, reports
 from app.views.api import api_bp
 from app.views.api.serializers import iso, json_object
 

@@ -5,12 +5,13 @@ from flask import g, jsonify, request
 from flask_babel import gettext as _
 
 from app.auth import api_auth
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models import WorkItem
-from app.services import notifications, routing
-from app.services import tasks as task_service
-from app.services.case_runtime import open_work_items
-from app.services.errors import NotFound, ValidationFailed
+from app.services.cases import routing
+from app.services.cases import tasks as task_service
+from app.services.cases.runtime import open_work_items
+from app.services.notices import notifications
 from app.views.api import api_bp
 from app.views.api.serializers import iso, json_object, task_json
 

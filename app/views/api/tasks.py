@@ -5,9 +5,9 @@ from flask import g, jsonify, request
 from flask_babel import gettext as _
 
 from app.auth import api_auth
+from app.errors import ValidationFailed
 from app.extensions import db
-from app.services import tasks as task_service
-from app.services.errors import ValidationFailed
+from app.services.cases import tasks as task_service
 from app.taskforms import get_registry
 from app.views.api import api_bp
 from app.views.api.serializers import task_json

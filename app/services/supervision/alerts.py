@@ -20,7 +20,8 @@ from sqlalchemy.orm import joinedload, load_only, selectinload
 from app.extensions import db
 from app.models import Alert, ArchivePackage, Case, Department, RatingFollowUp, User, WorkItem, user_departments
 from app.models.base import utcnow
-from app.services import outbox, workdays
+from app.services.calendar import workdays
+from app.services.notices import outbox
 
 # Rule ids (GB/T 39046 alert records carry a rule id).
 TASK_DUE_SOON = "TASK_DUE_SOON"            # 事前预警: a step nears its deadline

@@ -9,15 +9,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from app.engine import SERIALIZER_VERSION, TaskNotReady, Workflow, WorkflowError
+from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import Case, Department, ProcessVersion, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services import case_clock
-from app.services.case_events import record_event
-from app.services.errors import Conflict, ValidationFailed
-from app.services.filing import queue_filing
-from app.services.notifications import notify_department
+from app.services.archive.filing import queue_filing
+from app.services.cases import deadlines
+from app.services.cases.events import record_event
+from app.services.notices.notifications import notify_department
 
 # End-event results that are not a grant map to their own case status: 不予受理 and 不予许可 are
 # both refusals, 退件 is a return.
@@ -113,7 +113,7 @@ def save_workflow(case: Case, wf: Workflow, actor: Actor | None, now: datetime |
             case_id=case.id, task_id=task.task_id, bpmn_id=task.bpmn_id, name=task.name or task.bpmn_id,
             department_code=task.lane or "", form_key=task.form_key, created_at=now,
             step_limit=task.properties.get("stepLimit"),
-            due_at=case_clock.step_due(case, task.properties.get("stepLimit"), now), arrived_via=arrival, note=note,
+            due_at=deadlines.step_due(case, task.properties.get("stepLimit"), now), arrived_via=arrival, note=note,
         )
         db.session.add(item)
         created.append(item)

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from app.errors import Forbidden, NotFound, ServiceError
 from app.extensions import db
 from app.labels import STATUS_LABELS
 from app.models import Case, CaseRating, Department, QueryGuard, WorkItem
 from app.models.base import utcnow
-from app.services.errors import Forbidden, NotFound, ServiceError
-from app.services.intake import check_query_code
+from app.services.cases.intake import check_query_code
 
 QUERY_CODE_LENGTH = 6
 

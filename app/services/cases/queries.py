@@ -8,11 +8,11 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import or_, select
 
+from app.errors import Forbidden, NotFound
 from app.extensions import db
 from app.models import Case, CaseEvent, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services.errors import Forbidden, NotFound
 from app.taskforms.formats import mask_id_number, mask_phone
 
 

@@ -12,7 +12,7 @@ from flask import current_app
 
 from app import clock
 from app.models import Case, WorkItem
-from app.services import workdays
+from app.services.calendar import workdays
 
 # stepLimit values in the BPMN: 2wd (working days), 3d (calendar days), 4h (hours).
 _STEP_LIMIT = re.compile(r"([0-9]{1,3})(wd|d|h)")

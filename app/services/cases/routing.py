@@ -15,20 +15,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
 from app.engine import TaskNotReady
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Case, Department, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services import case_clock
-from app.services.case_runtime import (
+from app.services.archive.filing import queue_filing
+from app.services.cases import deadlines
+from app.services.cases.runtime import (
     load_workflow,
     record_event,
     save_workflow,
 )
-from app.services.errors import Conflict, NotFound, ValidationFailed
-from app.services.filing import queue_filing
-from app.services.notifications import notify_department
-from app.services.tasks import lock_open_item
+from app.services.cases.tasks import lock_open_item
+from app.services.notices.notifications import notify_department
 from app.taskforms.formats import has_control_characters
 
 # 特别程序 and 挂起 types (domain brief §2); the clock pauses for all of them.
@@ -133,7 +133,7 @@ def suspend_case(work_item_id: int, user: Actor, kind: object, reason: object, e
     locked = lock_open_item(work_item_id, user, must_hold=True)
     case = locked.case
     case.status = "suspended"
-    case_clock.pause_clock(case, utcnow())
+    deadlines.pause_clock(case, utcnow())
     case.suspension_type, case.suspension_reason = kind, reason
     case.suspended_at, case.suspension_expected_end = utcnow(), end
     record_event(case, user, "case_suspended", work_item=locked.item, opinion=reason,
@@ -148,7 +148,7 @@ def resume_case(work_item_id: int, user: Actor, note: object = None) -> Case:
     if case.status != "suspended":
         raise Conflict(_("The case is not suspended."))
     text = note.strip() if isinstance(note, str) and note.strip() else None
-    paused = case_clock.resume_clock(case, utcnow(), locked.open_items)
+    paused = deadlines.resume_clock(case, utcnow(), locked.open_items)
     record_event(case, user, "case_resumed", work_item=locked.item, opinion=text,
                  details={"type": case.suspension_type, "paused_working_days": paused,
                           "suspended_at": case.suspended_at.isoformat() if case.suspended_at else None})
@@ -164,7 +164,7 @@ def request_supplement(work_item_id: int, user: Actor, reason: object) -> Case:
     locked = lock_open_item(work_item_id, user, must_hold=True)
     case = locked.case
     case.status = "pending_supplement"
-    case_clock.pause_clock(case, utcnow())
+    deadlines.pause_clock(case, utcnow())
     record_event(case, user, "supplement_requested", work_item=locked.item, opinion=reason)
     return case
 
@@ -182,7 +182,7 @@ def extend_limit(work_item_id: int, user: Actor, days: object, reason: object) -
     case = locked.case
     if case.accepted_at is None:
         raise Conflict(_("The case has not been accepted; it has no time limit to extend."))
-    case_clock.extend_clock(case, days, locked.open_items)
+    deadlines.extend_clock(case, days, locked.open_items)
     record_event(case, user, "limit_extended", work_item=locked.item, opinion=reason,
                  details={"working_days": days, "committed_due_at": case.committed_due_at.isoformat()})
     return case

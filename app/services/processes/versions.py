@@ -7,11 +7,11 @@ from datetime import datetime
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from app.errors import NotFound
 from app.extensions import db
 from app.models import Case, DesignEvent, ProcessDraft, ProcessVersion, User
 from app.models.case import FINISHED_STATUSES
-from app.services.catalogue import current_version
-from app.services.errors import NotFound
+from app.services.processes.catalogue import current_version
 
 
 @dataclass

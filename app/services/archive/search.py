@@ -18,14 +18,14 @@ from sqlalchemy import and_, case, func, or_, select
 
 from app.archive import metadata as metadata_xml
 from app.archive.package import METADATA_NAME
+from app.errors import NotFound, ValidationFailed
 from app.extensions import db
 from app.models import ArchivePackage, Case, ServiceItem
 from app.models.archive import FILING_STATES
 from app.models.item import RETENTION_PERIODS
-from app.services import filing
-from app.services.errors import NotFound, ValidationFailed
+from app.services.archive import filing
 from app.services.query_args import Page, QueryArgs
-from app.services.supervision_reports import paged
+from app.services.supervision.reports import paged
 
 # Years a package is kept after its 年度; 永久 (Y) is kept for ever and never comes up for appraisal.
 RETENTION_YEARS = {"D10": 10, "D30": 30}

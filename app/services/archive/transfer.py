@@ -19,10 +19,10 @@ from sqlalchemy.orm import selectinload
 
 from app.archive import transfer as transfer_files
 from app.archive.metadata import RETENTION_LABELS
+from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import ArchivePackage, Case
-from app.services.errors import Conflict, ValidationFailed
-from app.services.filing import package_file
+from app.services.archive.filing import package_file
 
 _YEAR = re.compile(r"[0-9]{4}")
 ALL = "ALL"  # the form's and the file name's word for "every retention class"

@@ -14,15 +14,15 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Alert, Case, Notification, SupervisionOrder, User, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services import case_clock
-from app.services.case_events import record_event
-from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from app.services.notifications import notify_department
-from app.services.supervision_reports import Page, paged
+from app.services.cases import deadlines
+from app.services.cases.events import record_event
+from app.services.notices.notifications import notify_department
+from app.services.supervision.reports import Page, paged
 from app.taskforms.formats import has_control_characters
 
 MAX_TEXT_CHARS = 2000
@@ -82,7 +82,7 @@ def issue_order(case_no: str, user: Actor, content: object, reply_working_days: 
     now = utcnow()
     order = SupervisionOrder(case_id=case.id, department_code=open_items[0].department_code,
                              issued_by_id=user.id, issued_at=now, content=content, status="open",
-                             reply_due_at=case_clock.deadline(now, days, "working_day"))
+                             reply_due_at=deadlines.deadline(now, days, "working_day"))
     db.session.add(order)
     db.session.flush()
     for item in first_by_department.values():

@@ -7,14 +7,15 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Case, CaseRating, RatingFollowUp, User
 from app.models.base import utcnow
 from app.models.org import Actor
 from app.models.rating import BAD_RATING_CODES, RATING_CHANNELS, RATING_CODES
-from app.services import public_query, workdays
-from app.services.case_events import record_event
-from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.calendar import workdays
+from app.services.cases import public_query
+from app.services.cases.events import record_event
 from app.services.query_args import Page
 from app.taskforms.formats import has_control_characters
 

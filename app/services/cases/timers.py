@@ -8,8 +8,8 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Case
 from app.models.base import utcnow
-from app.services.case_events import record_event
-from app.services.case_runtime import load_workflow, save_workflow
+from app.services.cases.events import record_event
+from app.services.cases.runtime import load_workflow, save_workflow
 
 log = logging.getLogger(__name__)
 # A case waiting for a supplement has a live timer too: its notice lapses into 退件.

@@ -19,8 +19,8 @@ from app.extensions import db
 from app.models import Case, CaseDocument, DocumentSerial
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services import materials as material_store
-from app.services.serials import next_serial
+from app.services.cases import materials as material_store
+from app.services.cases.serials import next_serial
 from app.taskforms.formats import mask_id_number
 
 KINDS = {

@@ -15,12 +15,12 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.engine import parse_bpmn
+from app.errors import Conflict, ValidationFailed
 from app.extensions import db
 from app.models import Department, ProcessVersion, ServiceItem, User
 from app.models.archive import CLASSIFICATIONS
 from app.models.item import CASE_TYPES, LIMIT_UNITS, RETENTION_PERIODS
-from app.services.errors import Conflict, ValidationFailed
-from app.services.process_checks import ProcessRefused, check_process
+from app.services.processes.checks import ProcessRefused, check_process
 
 # Who applies, beyond the applicant in person: these make further materials required.
 APPLICATION_CONDITIONS = ("agent", "guardian", "heir")

@@ -22,8 +22,8 @@ from app.models import Alert, Case, ServiceItem, User, WorkItem
 from app.models.base import utcnow
 from app.models.supervision import ALERT_LEVELS
 from app.services import org
+from app.services.cases.tasks import DUE_SOON_WITHIN
 from app.services.query_args import Page, QueryArgs
-from app.services.tasks import DUE_SOON_WITHIN
 
 # Case statuses whose clock is stopped (the same set the case page marks as paused).
 PAUSED_CASE_STATUSES = ("suspended", "pending_supplement")

@@ -11,12 +11,12 @@ from flask_babel import gettext as _
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import joinedload
 
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Case, Department, ServiceItem, User, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services import catalogue
-from app.services.case_runtime import (
+from app.services.cases.runtime import (
     load_workflow,
     lock_case_of_work_item,
     open_work_items,
@@ -24,8 +24,8 @@ from app.services.case_runtime import (
     run_task,
     save_workflow,
 )
-from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from app.services.notifications import notify_user
+from app.services.notices.notifications import notify_user
+from app.services.processes import catalogue
 from app.services.query_args import QueryArgs
 from app.taskforms import get_registry
 from app.taskforms.formats import has_control_characters

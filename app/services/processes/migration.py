@@ -22,14 +22,14 @@ from app.engine import (
     migrate,
     plan_migration,
 )
+from app.errors import ServiceError, ValidationFailed
 from app.extensions import db
 from app.models import Case, ProcessMigration, ProcessVersion, User
 from app.models.case import FINISHED_STATUSES
-from app.services.case_events import record_event
-from app.services.case_runtime import load_workflow, open_work_items, save_workflow
-from app.services.designer import record
-from app.services.errors import ServiceError, ValidationFailed
-from app.services.process_versions import get_version
+from app.services.cases.events import record_event
+from app.services.cases.runtime import load_workflow, open_work_items, save_workflow
+from app.services.processes.designer import record
+from app.services.processes.versions import get_version
 
 MAX_CASES_PER_RUN = 500
 

@@ -25,15 +25,16 @@ from sqlalchemy.orm import selectinload
 from app.archive import checks as package_checks
 from app.archive.metadata import PackageRecord
 from app.archive.package import MaterialProblem, PackageWriter
+from app.errors import Conflict, NotFound
 from app.extensions import db
 from app.models import ArchivePackage, ArchiveSerial, Case, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services import documents, supervision
-from app.services import materials as material_store
-from app.services.case_events import chain_problems, chained_events, record_event
-from app.services.errors import Conflict, NotFound
-from app.services.serials import next_serial
+from app.services.cases import documents
+from app.services.cases import materials as material_store
+from app.services.cases.events import chain_problems, chained_events, record_event
+from app.services.cases.serials import next_serial
+from app.services.supervision import alerts
 
 _EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif",
                "application/ofd": ".ofd"}
@@ -103,7 +104,7 @@ def _record_failure(package: ArchivePackage, error: str, *, permanent: bool) -> 
     if permanent or package.attempts >= config["FILING_MAX_ATTEMPTS"]:
         package.state = "failed"
         case = db.session.get(Case, package.case_id)
-        supervision.raise_filing_failure(case, package.last_error, utcnow())
+        alerts.raise_filing_failure(case, package.last_error, utcnow())
         record_event(case, None, "filing_failed", opinion=package.last_error)
         return "failed"
     wait = config["FILING_RETRY_BASE_SECONDS"] * 2 ** min(package.attempts - 1, 16)

@@ -8,9 +8,9 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from app.errors import Conflict
 from app.extensions import db
 from app.models import FormVersion, User
-from app.services.errors import Conflict
 
 
 class DatabaseForms:

@@ -21,14 +21,15 @@ from sqlalchemy.orm import undefer
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.engine import SERIALIZER_VERSION, TaskNotReady, Workflow
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Case, CaseMaterial, CaseSerial, ServiceItem, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services import case_clock, catalogue, documents
-from app.services import materials as material_store
-from app.services.applicants import application_conditions, register_applicant, validate_applicant
-from app.services.case_runtime import (
+from app.services.cases import deadlines, documents
+from app.services.cases import materials as material_store
+from app.services.cases.applicants import application_conditions, register_applicant, validate_applicant
+from app.services.cases.runtime import (
     load_workflow,
     open_work_items,
     record_event,
@@ -36,8 +37,8 @@ from app.services.case_runtime import (
     save_workflow,
     spec_json_for,
 )
-from app.services.errors import Conflict, NotFound, ValidationFailed
-from app.services.serials import next_serial
+from app.services.cases.serials import next_serial
+from app.services.processes import catalogue
 from app.taskforms import get_registry
 from app.taskforms.formats import has_control_characters
 
@@ -361,7 +362,7 @@ def _decide(case: Case, wf: Workflow, work_item: WorkItem, decision: IntakeDecis
     data = {"intake_decision": decision.decision}
     if decision.decision == "supplement":
         days = item.supplement_days or current_app.config["SUPPLEMENT_PERIOD_WORKING_DAYS"]
-        case.supplement_due_at = case_clock.deadline(now, days, "working_day")
+        case.supplement_due_at = deadlines.deadline(now, days, "working_day")
         data["supplement_due"] = case.supplement_due_at.isoformat()
     if decision.decision == "refuse":
         data["opinion"] = decision.reason  # becomes the case's result reason
@@ -373,7 +374,7 @@ def _decide(case: Case, wf: Workflow, work_item: WorkItem, decision: IntakeDecis
     work_item.opinion = decision.reason
     record_event(case, actor, "task_completed", work_item=work_item, opinion=decision.reason)
     if decision.decision in ("accept", "accept_with_deficiency"):
-        case_clock.start_clock(case, now)
+        deadlines.start_clock(case, now)
         for problem in problems if decision.decision == "accept_with_deficiency" else ():
             case.materials.append(CaseMaterial(code=problem["code"], name=problem["name"], state="promised",
                                                promised_date=decision.promised_date, received_at=now))
@@ -419,7 +420,7 @@ def register_supplement(case_no: str, given: list[MaterialIn], actor: Actor) -> 
     if case.accepted_at is not None:
         # Requested during handling: the paused back-office steps continue, their clock moved on.
         case.status = "in_progress"
-        case_clock.resume_clock(case, now, open_work_items(case.id))
+        deadlines.resume_clock(case, now, open_work_items(case.id))
         return case
     wf = load_workflow(case)
     try:

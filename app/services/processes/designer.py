@@ -17,17 +17,17 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import DesignEvent, ProcessDraft, ProcessVersion, ServiceItem, User
 from app.models.base import utcnow
-from app.services import catalogue, form_versions
-from app.services.errors import Conflict, NotFound, ValidationFailed
-from app.services.process_checks import ProcessCheck, ProcessRefused, check_process
+from app.services.processes import catalogue, form_versions
+from app.services.processes.checks import ProcessCheck, ProcessRefused, check_process
 from app.taskforms.registry import is_form_key
 
 # Problems that make a file unsafe or unreadable: such a file is not even kept as a draft.
 _UNREADABLE = ("xml.",)
-_NEW_PROCESS = Path(__file__).resolve().parents[1] / "data" / "new_process.bpmn"
+_NEW_PROCESS = Path(__file__).resolve().parents[2] / "data" / "new_process.bpmn"
 _ITEM_FIELDS = ("code", "name", "name_en", "description", "fee", "legal_basis", "supplement_days", "case_type",
                 "intake_form", "retention", "classification", "materials")
 

@@ -1,0 +1,1 @@
+"""Filing completed cases, searching the archive, transfers to the archives."""

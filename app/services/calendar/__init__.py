@@ -1,0 +1,1 @@
+"""The business calendar: stored years and working-day arithmetic."""

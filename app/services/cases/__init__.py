@@ -1,0 +1,1 @@
+"""Cases: intake, work on tasks, routing, the case runtime, deadlines, events, timers."""

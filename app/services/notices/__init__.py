@@ -1,0 +1,1 @@
+"""Notices to people: in-app notifications and the delivery outbox."""

@@ -1,0 +1,1 @@
+"""Processes: the catalogue of items, the designer, versions, deploy checks, migration."""

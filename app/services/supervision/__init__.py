@@ -1,0 +1,1 @@
+"""Supervision: deadline alerts, supervision orders, reports and ratings."""
