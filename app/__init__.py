@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask
 
-from app import auth, error_pages, i18n, vendor, web_security
+from app import auth, error_pages, i18n, shared_cache, vendor, web_security
 from app.cli import register_commands
 from app.config import INSTANCE_DIR, PROJECT_ROOT, Config
 from app.engine import register_script_function
@@ -29,6 +29,8 @@ def create_app(config_object: type | object = Config, **overrides) -> Flask:
         raise RuntimeError("SECRET_KEY is not set: export SECRET_KEY or run bin/setup to create instance/secret_key")
 
     db.init_app(app)
+    with app.app_context():
+        shared_cache.init_app(app, db.engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     csrf.init_app(app)
     babel.init_app(app, locale_selector=i18n.select_locale)

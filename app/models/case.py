@@ -77,7 +77,10 @@ class Case(db.Model):
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
-    # Optimistic guard in addition to the row lock: a stale save is refused, never merged.
+    # The hash of the case's newest event: the next event chains to it without reading the log.
+    event_tip: Mapped[str | None] = mapped_column(String(64))
+    # Optimistic guard in addition to the row lock: a stale save is refused, never merged. Every
+    # unit of work on the case moves it (it records at least one event, so event_tip changes).
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": lock_version}

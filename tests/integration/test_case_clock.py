@@ -10,7 +10,7 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Case, WorkItem
 from app.services.calendar import workdays
-from app.services.cases import deadlines, routing
+from app.services.cases import deadlines, routing, runtime
 from app.services.processes import catalogue
 from tests.conftest import application_payload
 
@@ -28,6 +28,12 @@ def test_step_limits_parse(text, expected):
 def test_malformed_step_limits_are_refused(text):
     with pytest.raises(ValueError):
         deadlines.parse_step_limit(text)
+
+
+def _travel(monkeypatch, module, now) -> None:
+    """The service module and the case runtime both act at `now`."""
+    monkeypatch.setattr(module, "utcnow", now)
+    monkeypatch.setattr(runtime, "utcnow", now)
 
 
 def test_a_step_with_its_own_limit_is_due_by_it(app, api_as):
@@ -53,10 +59,10 @@ def test_a_suspension_moves_the_case_and_step_due_times_by_the_working_days_paus
         item_id, before_step = item.id, item.due_at
         before_committed, before_statutory = item.case.committed_due_at, item.case.statutory_due_at
     # Suspended on Wednesday 2026-12-02, resumed on Wednesday 2026-12-09: five working days lost.
-    monkeypatch.setattr(routing, "utcnow", lambda: _at("2026-12-02T10:00:00+08:00"))
+    _travel(monkeypatch, routing, lambda: _at("2026-12-02T10:00:00+08:00"))
     assert handler.post(f"/tasks/{item_id}/suspend", {"type": "expert_review", "reason": "专家评审",
                                                       "expected_end": "2026-12-31"}).status_code == 200
-    monkeypatch.setattr(routing, "utcnow", lambda: _at("2026-12-09T10:00:00+08:00"))
+    _travel(monkeypatch, routing, lambda: _at("2026-12-09T10:00:00+08:00"))
     assert handler.post(f"/tasks/{item_id}/resume").status_code == 200
     with app.app_context():
         case = db.session.query(Case).filter_by(case_no=case_no).one()
@@ -74,10 +80,10 @@ def test_a_supplement_during_handling_pauses_the_clock_until_registered(app, api
     front, handler = api_as("frontdesk"), api_as("handler")
     case_no = front.post("/cases", application_payload()).get_json()["case_no"]
     task = next(t for t in handler.get(f"/cases/{case_no}").get_json()["tasks"] if t["state"] == "open")
-    monkeypatch.setattr(routing, "utcnow", lambda: _at("2026-12-07T09:00:00+08:00"))  # a Monday
+    _travel(monkeypatch, routing, lambda: _at("2026-12-07T09:00:00+08:00"))  # a Monday
     assert handler.post(f"/tasks/{task['id']}/request-supplement", {"reason": "补充亲属关系证明"}).status_code == 200
     from app.services.cases import intake
-    monkeypatch.setattr(intake, "utcnow", lambda: _at("2026-12-09T16:00:00+08:00"))  # Wednesday: 2 days lost
+    _travel(monkeypatch, intake, lambda: _at("2026-12-09T16:00:00+08:00"))  # Wednesday: 2 days lost
     assert front.post(f"/cases/{case_no}/supplement", {"materials": [{"code": "kinship_proof"}]}).status_code == 200
     with app.app_context():
         case = db.session.query(Case).filter_by(case_no=case_no).one()

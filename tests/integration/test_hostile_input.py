@@ -10,7 +10,7 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Case, CaseEvent, WorkItem
 from app.models.base import utcnow
-from app.services.cases import intake, timers
+from app.services.cases import intake, runtime, timers
 from app.services.processes import catalogue
 from tests.conftest import application_payload
 from tests.integration.test_deploy_and_cli import BPMN
@@ -112,14 +112,14 @@ def test_a_broken_timer_is_parked_and_does_not_stop_the_others(app, api_as, monk
             case.next_timer_at = utcnow() - timedelta(minutes=1)
         db.session.commit()
         broken_id = cases[0].id
-        real_load = timers.load_workflow
+        real_load = runtime.read_workflow
 
         def load(case):
             if case.id == broken_id:
                 raise RuntimeError("boom")
             return real_load(case)
 
-        monkeypatch.setattr(timers, "load_workflow", load)
+        monkeypatch.setattr(runtime, "read_workflow", load)
         assert timers.fire_due_timers() == 1
         db.session.commit()
         broken = db.session.get(Case, broken_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select
@@ -15,6 +15,7 @@ from app.models import ApiToken, Department, User, user_departments
 from app.models.base import utcnow
 from app.models.org import RoleMixin
 from app.services.accounts import throttle
+from app.shared_cache import cached
 
 # Checked against when the username is unknown, so both failures cost the same time.
 _DUMMY_HASH = generate_password_hash("not-a-real-password")
@@ -72,10 +73,20 @@ class ApiCaller(RoleMixin):
 
 
 def caller_for_token(token: str) -> ApiCaller | None:
-    """The active user owning an unexpired token, or None; one statement, one row per department."""
+    """The active user owning an unexpired token, or None (remembered until accounts change)."""
     token_hash = _digest(token)
+    found = cached("accounts", token_hash, lambda: _caller_row(token_hash))
+    if found is None:
+        return None
+    caller, expires_at = found
+    return caller if expires_at > utcnow() else None
+
+
+def _caller_row(token_hash: str) -> tuple[ApiCaller, datetime] | None:
+    """The token's owner and expiry in one statement (a row per department), None when unusable."""
     rows = db.session.execute(
-        select(User.id, User.username, User.display_name, User.roles, User.must_change_password, Department.code)
+        select(User.id, User.username, User.display_name, User.roles, User.must_change_password, Department.code,
+               ApiToken.expires_at)
         .join(ApiToken, ApiToken.user_id == User.id)
         .outerjoin(user_departments, user_departments.c.user_id == User.id)
         .outerjoin(Department, Department.id == user_departments.c.department_id)
@@ -84,6 +95,6 @@ def caller_for_token(token: str) -> ApiCaller | None:
     ).all()
     if not rows:
         return None
-    user_id, username, display_name, roles, must_change, _code = rows[0]
+    user_id, username, display_name, roles, must_change, _code, expires_at = rows[0]
     return ApiCaller(user_id, username, display_name, roles, tuple(r.code for r in rows if r.code),
-                     must_change, token_hash)
+                     must_change, token_hash), expires_at

@@ -1,6 +1,6 @@
 """Filing on completion (随办随归): a completed case becomes one sealed, checked archival package.
 
-* Completion queues the filing in the case's own transaction (`queue_filing`); the job `file_due`
+* Completion queues the filing in the case's own transaction (the case runtime); the job `file_due`
   builds packages later, so a slow disk never holds up a clerk.
 * The job takes one queued package at a time with FOR UPDATE SKIP LOCKED: two workers never build
   the same case. The build runs in a savepoint: the 件号 it takes, the package row and the file
@@ -32,7 +32,8 @@ from app.models.base import utcnow
 from app.models.org import Actor
 from app.services.cases import documents
 from app.services.cases import materials as material_store
-from app.services.cases.events import chain_problems, chained_events, record_event
+from app.services.cases.events import chain_problems, chained_events
+from app.services.cases.runtime import CaseRun
 from app.services.cases.serials import next_serial
 from app.services.supervision import alerts
 
@@ -44,17 +45,6 @@ _ERROR_LENGTH = 2000
 
 class FilingRefused(Exception):
     """The package would not pass its checks: nothing is sealed."""
-
-
-def queue_filing(case: Case, actor: Actor | None) -> ArchivePackage:
-    """At completion, in the completing transaction: the result notice, and the filing queued."""
-    if case.result != "not_accepted":  # 不予受理 already has its notice
-        body = documents.result_content(case, actor, case.completed_at or utcnow())
-        document = documents.issue_document(case, "result_notice", body, actor)
-        record_event(case, actor, "document_issued", details={"kind": "result_notice", "doc_no": document.doc_no})
-    package = ArchivePackage(case_id=case.id, state="queued", queued_at=utcnow(), next_attempt_at=utcnow())
-    db.session.add(package)
-    return package
 
 
 def archive_root() -> Path:
@@ -103,9 +93,10 @@ def _record_failure(package: ArchivePackage, error: str, *, permanent: bool) -> 
     package.last_error = error[:_ERROR_LENGTH]
     if permanent or package.attempts >= config["FILING_MAX_ATTEMPTS"]:
         package.state = "failed"
-        case = db.session.get(Case, package.case_id)
-        alerts.raise_filing_failure(case, package.last_error, utcnow())
-        record_event(case, None, "filing_failed", opinion=package.last_error)
+        run = CaseRun.of_case_id(package.case_id, None)
+        alerts.raise_filing_failure(run.case, package.last_error, utcnow())
+        run.record("filing_failed", opinion=package.last_error)
+        run.save()
         return "failed"
     wait = config["FILING_RETRY_BASE_SECONDS"] * 2 ** min(package.attempts - 1, 16)
     package.next_attempt_at = utcnow() + timedelta(seconds=wait)
@@ -153,7 +144,9 @@ def seal(package: ArchivePackage) -> None:
         if not package_checks.passed(report):
             failing = [f"{c['code']} {c['message']}" for c in report if c["result"] == "fail"]
             raise FilingRefused("the package failed its checks: " + "; ".join(failing))
-        record_event(case, None, "case_filed", details={"archival_code": record.code, "sha256": result.sha256})
+        run = CaseRun.of_case_id(case.id, None)
+        run.record("case_filed", details={"archival_code": record.code, "sha256": result.sha256})
+        run.save()
     except BaseException:
         _remove_unsealed(target)
         raise
@@ -289,7 +282,9 @@ def retry_failed(package: ArchivePackage, actor: Actor) -> None:
     if package.state != "failed":
         raise Conflict(_("Only a failed filing can be retried."))
     package.state, package.next_attempt_at, package.attempts = "queued", utcnow(), 0
-    record_event(package.case, actor, "filing_retried")
+    run = CaseRun.of_case_id(package.case_id, actor)
+    run.record("filing_retried")
+    run.save()
 
 
 def check_sealed(package: ArchivePackage) -> list[dict]:

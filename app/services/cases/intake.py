@@ -17,10 +17,9 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import undefer
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.engine import SERIALIZER_VERSION, TaskNotReady, Workflow
+from app.engine import SERIALIZER_VERSION, TaskNotReady
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.extensions import db
 from app.models import Case, CaseMaterial, CaseSerial, ServiceItem, WorkItem
@@ -29,14 +28,7 @@ from app.models.org import Actor
 from app.services.cases import deadlines, documents
 from app.services.cases import materials as material_store
 from app.services.cases.applicants import application_conditions, register_applicant, validate_applicant
-from app.services.cases.runtime import (
-    load_workflow,
-    open_work_items,
-    record_event,
-    run_task,
-    save_workflow,
-    spec_json_for,
-)
+from app.services.cases.runtime import CaseRun
 from app.services.cases.serials import next_serial
 from app.services.processes import catalogue
 from app.taskforms import get_registry
@@ -289,28 +281,28 @@ def submit_application(application: Application, actor: Actor, decision: IntakeD
         if existing is None:
             raise
         return Submission(existing, None, duplicate=True)
-    record_event(case, actor, "case_submitted", details={
+    run = CaseRun.of_new_case(case, actor, {"case_no": case.case_no, "item_code": item.code})
+    run.record("case_submitted", details={
         "channel": application.channel, "materials": [m.code for m in application.materials]})
-    wf = Workflow.start(spec_json_for(case.process_version_id), {"case_no": case.case_no, "item_code": item.code})
-    intake = next((t for t in wf.ready_user_tasks() if t.form_key == item.intake_form), None)
+    intake = next((t for t in run.workflow.ready_user_tasks() if t.form_key == item.intake_form), None)
     if intake is None:
         raise ValidationFailed(_("The process of this item does not start with its intake step."))
     if application.channel == "window":
         step = WorkItem(case_id=case.id, task_id=intake.task_id, bpmn_id=intake.bpmn_id,
                         name=intake.name or intake.bpmn_id, department_code=intake.lane or "",
-                        form_key=intake.form_key, created_at=now)
+                        form_key=intake.form_key, created_at=run.now)
         db.session.add(step)
-        # A new case has no other open step: no need to read them back.
-        _decide(case, wf, step, decision, problems, actor, now, open_items=[])
+        run.open_items.append(step)
+        _decide(run, step, decision, problems)
     else:
-        save_workflow(case, wf, actor, now)
+        run.save()
     return Submission(case, query_code)
 
 
 def _new_case(item: ServiceItem, version_id: int, application: Application, applicant: dict,
               query_code: str, actor: Actor, now: datetime) -> Case:
     return Case(
-        case_no=_next_case_no(item.code, now), item=item, process_version_id=version_id, status="pre_review",
+        case_no=_next_case_no(item.code, now), item=item, process_version_id=version_id,
         channel=application.channel, applicant_id=register_applicant(applicant),
         applicant_type=applicant["type"], applicant_name=applicant["name"],
         applicant_id_type=applicant["id_type"], applicant_id_number=applicant["id_number"],
@@ -326,24 +318,21 @@ def _applicant_of(case: Case) -> dict:
     return {"agent": case.agent, "capacity": case.applicant_capacity}
 
 
-def _lock_case(case_no: str) -> Case:
-    """Lock the case row (SELECT … FOR UPDATE) with its engine state, or NotFound."""
-    case = db.session.execute(
-        select(Case).where(Case.case_no == case_no).with_for_update(of=Case)
-        .options(undefer(Case.workflow_state)).execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if case is None:
+def _open(case_no: str, actor: Actor) -> CaseRun:
+    """The case's run (its row locked), or NotFound."""
+    run = CaseRun.of_case_no(case_no, actor)
+    if run is None:
         raise NotFound(_("Case not found."))
-    return case
+    return run
 
 
 def decide_intake(case_no: str, decision: IntakeDecision, actor: Actor) -> Case:
     """The window's decision on a case waiting for it (online pre-review, or after a supplement)."""
-    case = _lock_case(case_no)
+    run = _open(case_no, actor)
+    case = run.case
     if case.status != "pre_review":
         raise Conflict(_("This case is not waiting for an intake decision."))
-    open_items = open_work_items(case.id)
-    intake = next((i for i in open_items if i.form_key == case.item.intake_form), None)
+    intake = next((i for i in run.open_items if i.form_key == case.item.intake_form), None)
     if intake is None:
         raise Conflict(_("This case is not waiting for an intake decision."))
     errors: dict[str, str] = {}
@@ -351,14 +340,13 @@ def decide_intake(case_no: str, decision: IntakeDecision, actor: Actor) -> Case:
     problems = _check_decision(case.item, received, application_conditions(_applicant_of(case)), decision, errors)
     if errors:
         raise ValidationFailed(_("Please correct the highlighted fields."), errors)
-    _decide(case, load_workflow(case), intake, decision, problems, actor, utcnow(), open_items)
+    _decide(run, intake, decision, problems)
     return case
 
 
-def _decide(case: Case, wf: Workflow, work_item: WorkItem, decision: IntakeDecision, problems: list[dict],
-            actor: Actor, now: datetime, open_items: list[WorkItem] | None = None) -> None:
+def _decide(run: CaseRun, work_item: WorkItem, decision: IntakeDecision, problems: list[dict]) -> None:
     """Run the intake step with the decision, set the case's status and dates, issue the document."""
-    item = case.item
+    case, item, now = run.case, run.case.item, run.now
     data = {"intake_decision": decision.decision}
     if decision.decision == "supplement":
         days = item.supplement_days or current_app.config["SUPPLEMENT_PERIOD_WORKING_DAYS"]
@@ -366,30 +354,25 @@ def _decide(case: Case, wf: Workflow, work_item: WorkItem, decision: IntakeDecis
         data["supplement_due"] = case.supplement_due_at.isoformat()
     if decision.decision == "refuse":
         data["opinion"] = decision.reason  # becomes the case's result reason
-    run_task(wf, work_item.task_id, data)
-    work_item.state = "completed"
-    work_item.claimed_by_id = work_item.completed_by_id = actor.id
-    work_item.completed_at = now
+    run.complete(work_item, data, decision.reason)
     work_item.data = {**case.form_data, "intake_decision": decision.decision}
-    work_item.opinion = decision.reason
-    record_event(case, actor, "task_completed", work_item=work_item, opinion=decision.reason)
     if decision.decision in ("accept", "accept_with_deficiency"):
         deadlines.start_clock(case, now)
         for problem in problems if decision.decision == "accept_with_deficiency" else ():
             case.materials.append(CaseMaterial(code=problem["code"], name=problem["name"], state="promised",
                                                promised_date=decision.promised_date, received_at=now))
-        case.status = "in_progress"
+        run.set_status("in_progress")
     elif decision.decision == "supplement":
-        case.status = "pending_supplement"
-    record_event(case, actor, f"intake_{decision.decision}", opinion=decision.reason, details={
+        run.set_status("pending_supplement")
+    run.record(f"intake_{decision.decision}", opinion=decision.reason, details={
         "materials": [{"code": p["code"], "problem": p["problem"], "note": p["note"]} for p in problems],
         "promised_date": decision.promised_date.isoformat() if decision.promised_date else None})
-    save_workflow(case, wf, actor, now, open_items)
-    _issue_decision_document(case, decision, problems, actor, now)
+    _issue_decision_document(run, decision, problems)
+    run.save()
 
 
-def _issue_decision_document(case: Case, decision: IntakeDecision, problems: list[dict], actor: Actor,
-                             now: datetime) -> None:
+def _issue_decision_document(run: CaseRun, decision: IntakeDecision, problems: list[dict]) -> None:
+    case, actor, now = run.case, run.actor, run.now
     if decision.decision == "refuse":
         kind, body = "refusal_notice", documents.refusal_content(case, actor, now, decision.reason)
     elif decision.decision == "supplement":
@@ -399,12 +382,13 @@ def _issue_decision_document(case: Case, decision: IntakeDecision, problems: lis
         kind = "deficiency_receipt" if deficiency else "acceptance_receipt"
         body = documents.acceptance_content(case, actor, now, deficiency=deficiency)
     document = documents.issue_document(case, kind, body, actor)
-    record_event(case, actor, "document_issued", details={"kind": kind, "doc_no": document.doc_no})
+    run.record("document_issued", details={"kind": kind, "doc_no": document.doc_no})
 
 
 def register_supplement(case_no: str, given: list[MaterialIn], actor: Actor) -> Case:
     """Materials brought for a one-time notice: store them and send the case back to the window's decision."""
-    case = _lock_case(case_no)
+    run = _open(case_no, actor)
+    case = run.case
     if case.status != "pending_supplement":
         raise Conflict(_("This case is not waiting for a supplement."))
     errors: dict[str, str] = {}
@@ -413,20 +397,17 @@ def register_supplement(case_no: str, given: list[MaterialIn], actor: Actor) -> 
         errors["materials"] = _("Register at least one material brought by the applicant.")
     if errors:
         raise ValidationFailed(_("Please correct the highlighted fields."), errors)
-    now = utcnow()
-    _store_materials(case, accepted, now)
+    _store_materials(case, accepted, run.now)
     case.supplement_due_at = None
-    record_event(case, actor, "supplement_registered", details={"materials": [m.code for m in given]})
+    run.record("supplement_registered", details={"materials": [m.code for m in given]})
     if case.accepted_at is not None:
         # Requested during handling: the paused back-office steps continue, their clock moved on.
-        case.status = "in_progress"
-        deadlines.resume_clock(case, now, open_work_items(case.id))
-        return case
-    wf = load_workflow(case)
-    try:
-        wf.send_message(SUPPLEMENT_MESSAGE)
-    except TaskNotReady:
-        raise Conflict(_("This case is not waiting for a supplement.")) from None
-    case.status = "pre_review"
-    save_workflow(case, wf, actor, now)
+        run.resume()
+    else:
+        try:
+            run.send_message(SUPPLEMENT_MESSAGE)
+        except TaskNotReady:
+            raise Conflict(_("This case is not waiting for a supplement.")) from None
+        run.set_status("pre_review")
+    run.save()
     return case

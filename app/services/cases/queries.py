@@ -47,6 +47,12 @@ def case_steps(case: Case) -> list[WorkItem]:
     return list(db.session.scalars(select(WorkItem).where(WorkItem.case_id == case.id).order_by(WorkItem.id)))
 
 
+def open_work_items(case_id: int) -> list[WorkItem]:
+    """The case's open work items, oldest first."""
+    return list(db.session.scalars(select(WorkItem).where(WorkItem.case_id == case_id, WorkItem.state == "open")
+                                   .order_by(WorkItem.id)))
+
+
 def case_events(case: Case) -> list[CaseEvent]:
     """The case's audit trail, oldest first."""
     return list(db.session.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)))

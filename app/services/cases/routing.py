@@ -1,18 +1,17 @@
 """Back-office routing actions on a task: return (退回), transfer (转办), suspend (挂起 / 特别程序) and
 resume, supplement during handling (补正), and withdrawal at the applicant's request (撤件).
 
-Every action locks the case row, re-reads its open items under the lock, and records an event with
-the actor, the reason and the time.
+Every action is a run of the case runtime (which locks the case and reads its open items under the
+lock) and records an event with the actor, the reason and the time.
 """
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select
-from sqlalchemy.orm import undefer
 
 from app.engine import TaskNotReady
 from app.errors import Conflict, NotFound, ValidationFailed
@@ -20,15 +19,9 @@ from app.extensions import db
 from app.models import Case, Department, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services.archive.filing import queue_filing
 from app.services.cases import deadlines
-from app.services.cases.runtime import (
-    load_workflow,
-    record_event,
-    save_workflow,
-)
-from app.services.cases.tasks import lock_open_item
-from app.services.notices.notifications import notify_department
+from app.services.cases.runtime import CaseRun
+from app.services.cases.tasks import open_task
 from app.taskforms.formats import has_control_characters
 
 # 特别程序 and 挂起 types (domain brief §2); the clock pauses for all of them.
@@ -65,51 +58,41 @@ def return_targets(item: WorkItem) -> list[WorkItem]:
 def return_task(work_item_id: int, user: Actor, reason: object, target_id: int | None = None) -> Case:
     """退回: send the case back to the previous human step, or to a chosen earlier one."""
     reason = _reason(reason)
-    locked = lock_open_item(work_item_id, user, must_hold=True)
-    targets = return_targets(locked.item)
+    run, item = open_task(work_item_id, user, must_hold=True)
+    targets = return_targets(item)
     target = targets[0] if target_id is None and targets else next((t for t in targets if t.id == target_id), None)
     if target is None:
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {"target": _("There is no earlier step of this case to return it to.")})
-    wf = load_workflow(locked.case)
     try:
-        wf = wf.reset_to(target.task_id)
+        run.reopen(target.task_id)
     except TaskNotReady:
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {"target": _("That step cannot be worked again.")}) from None
-    now = utcnow()
-    _close(locked.item, user, now)
-    record_event(locked.case, user, "task_returned", work_item=locked.item, opinion=reason,
-                 details={"to": target.name, "to_department": target.department_code})
-    save_workflow(locked.case, wf, user, now, locked.open_items, arrival="returned", note=reason)
-    return locked.case
-
-
-def _close(item: WorkItem, user: Actor, now: datetime) -> None:
-    """The task leaves this inbox without being completed (returned past, or withdrawn)."""
-    item.state = "cancelled"
-    item.completed_at = now
-    item.completed_by_id = user.id
+    run.close(item)
+    run.record("task_returned", work_item=item, opinion=reason,
+               details={"to": target.name, "to_department": target.department_code})
+    run.save(arrival="returned", note=reason)
+    return run.case
 
 
 def transfer_task(work_item_id: int, user: Actor, department: object, reason: object) -> WorkItem:
     """转办: hand the task to another department, which finds it in its pool."""
     reason = _reason(reason)
     code = department.strip() if isinstance(department, str) else ""
-    locked = lock_open_item(work_item_id, user, must_hold=True)
+    run, item = open_task(work_item_id, user, must_hold=True)
     if not db.session.scalar(select(Department.id).where(Department.code == code, Department.is_active)):
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {"department": _("Unknown or deactivated department.")})
-    if code == locked.item.department_code:
+    if code == item.department_code:
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {"department": _("The task is already in this department.")})
-    item = locked.item
     previous = item.department_code
     item.department_code, item.claimed_by_id = code, None
     item.arrived_via, item.note = "transferred", reason
-    record_event(locked.case, user, "task_transferred", work_item=item, opinion=reason,
-                 details={"from": previous, "to": code})
-    notify_department(item, "task_transferred", reason, exclude_user_id=user.id)
+    run.record("task_transferred", work_item=item, opinion=reason, details={"from": previous, "to": code})
+    run.notify_department(item, "task_transferred", reason)
+    run.save()
     return item
 
 
@@ -130,43 +113,42 @@ def suspend_case(work_item_id: int, user: Actor, kind: object, reason: object, e
     if end is None or end < _local_today():
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {"expected_end": _("Enter the expected end as a date that is not in the past.")})
-    locked = lock_open_item(work_item_id, user, must_hold=True)
-    case = locked.case
-    case.status = "suspended"
-    deadlines.pause_clock(case, utcnow())
+    run, item = open_task(work_item_id, user, must_hold=True)
+    case = run.case
+    run.pause("suspended")
     case.suspension_type, case.suspension_reason = kind, reason
-    case.suspended_at, case.suspension_expected_end = utcnow(), end
-    record_event(case, user, "case_suspended", work_item=locked.item, opinion=reason,
-                 details={"type": kind, "expected_end": end.isoformat()})
+    case.suspended_at, case.suspension_expected_end = run.now, end
+    run.record("case_suspended", work_item=item, opinion=reason,
+               details={"type": kind, "expected_end": end.isoformat()})
+    run.save()
     return case
 
 
 def resume_case(work_item_id: int, user: Actor, note: object = None) -> Case:
     """End a suspension: the paused tasks can be worked again."""
-    locked = lock_open_item(work_item_id, user, statuses=("in_progress", "suspended"))
-    case = locked.case
+    run, item = open_task(work_item_id, user, statuses=("in_progress", "suspended"))
+    case = run.case
     if case.status != "suspended":
         raise Conflict(_("The case is not suspended."))
     text = note.strip() if isinstance(note, str) and note.strip() else None
-    paused = deadlines.resume_clock(case, utcnow(), locked.open_items)
-    record_event(case, user, "case_resumed", work_item=locked.item, opinion=text,
-                 details={"type": case.suspension_type, "paused_working_days": paused,
-                          "suspended_at": case.suspended_at.isoformat() if case.suspended_at else None})
-    case.status = "in_progress"
+    paused = run.resume()
+    run.record("case_resumed", work_item=item, opinion=text,
+               details={"type": case.suspension_type, "paused_working_days": paused,
+                        "suspended_at": case.suspended_at.isoformat() if case.suspended_at else None})
     case.suspension_type = case.suspension_reason = None
     case.suspended_at = case.suspension_expected_end = None
+    run.save()
     return case
 
 
 def request_supplement(work_item_id: int, user: Actor, reason: object) -> Case:
     """补正 during handling: the case waits for materials; the front desk's registration resumes it."""
     reason = _reason(reason)
-    locked = lock_open_item(work_item_id, user, must_hold=True)
-    case = locked.case
-    case.status = "pending_supplement"
-    deadlines.pause_clock(case, utcnow())
-    record_event(case, user, "supplement_requested", work_item=locked.item, opinion=reason)
-    return case
+    run, item = open_task(work_item_id, user, must_hold=True)
+    run.pause("pending_supplement")
+    run.record("supplement_requested", work_item=item, opinion=reason)
+    run.save()
+    return run.case
 
 
 MAX_EXTENSION_DAYS = 60
@@ -178,33 +160,25 @@ def extend_limit(work_item_id: int, user: Actor, days: object, reason: object) -
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_EXTENSION_DAYS:
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {"days": _("Enter whole working days from 1 to %(n)s.", n=MAX_EXTENSION_DAYS)})
-    locked = lock_open_item(work_item_id, user, must_hold=True)
-    case = locked.case
+    run, item = open_task(work_item_id, user, must_hold=True)
+    case = run.case
     if case.accepted_at is None:
         raise Conflict(_("The case has not been accepted; it has no time limit to extend."))
-    deadlines.extend_clock(case, days, locked.open_items)
-    record_event(case, user, "limit_extended", work_item=locked.item, opinion=reason,
-                 details={"working_days": days, "committed_due_at": case.committed_due_at.isoformat()})
+    deadlines.extend_clock(case, days, run.open_items)
+    run.record("limit_extended", work_item=item, opinion=reason,
+               details={"working_days": days, "committed_due_at": case.committed_due_at.isoformat()})
+    run.save()
     return case
 
 
 def withdraw_case(case_no: str, user: Actor, reason: object) -> Case:
     """撤件 at the applicant's request: the workflow is cancelled and the case ends withdrawn."""
     reason = _reason(reason)
-    case = db.session.execute(select(Case).where(Case.case_no == case_no).with_for_update(of=Case)
-                              .options(undefer(Case.workflow_state))
-                              .execution_options(populate_existing=True)).scalar_one_or_none()
-    if case is None:
+    run = CaseRun.of_case_no(case_no, user)
+    if run is None:
         raise NotFound(_("Case not found."))
-    if case.is_finished:
+    if run.case.is_finished:
         raise Conflict(_("The case has already ended."))
-    wf = load_workflow(case)
-    wf.cancel()
-    now = utcnow()
-    case.status = case.result = "withdrawn"
-    case.result_reason, case.completed_at = reason, now
-    record_event(case, user, "case_withdrawn", opinion=reason)
-    save_workflow(case, wf, user, now)  # cancels the open items
-    queue_filing(case, user)
-    return case
-
+    run.cancel(reason)
+    run.save()
+    return run.case

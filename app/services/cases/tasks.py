@@ -16,15 +16,7 @@ from app.extensions import db
 from app.models import Case, Department, ServiceItem, User, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services.cases.runtime import (
-    load_workflow,
-    lock_case_of_work_item,
-    open_work_items,
-    record_event,
-    run_task,
-    save_workflow,
-)
-from app.services.notices.notifications import notify_user
+from app.services.cases.runtime import CaseRun
 from app.services.processes import catalogue
 from app.services.query_args import QueryArgs
 from app.taskforms import get_registry
@@ -44,55 +36,46 @@ def get_visible_item(work_item_id: int, user: Actor) -> WorkItem:
     return item
 
 
-@dataclass
-class LockedItem:
-    item: WorkItem
-    case: Case
-    open_items: list[WorkItem]
-
-
-def lock_open_item(work_item_id: int, user: Actor, *, statuses: tuple[str, ...] = ("in_progress",),
-                   must_hold: bool = False) -> LockedItem:
-    """Lock the item's case and check, under the lock, that the item is open in one of the user's
-    departments (and, with must_hold, held by nobody else) and that its case is running."""
-    case = lock_case_of_work_item(work_item_id)
-    if case is None:
+def open_task(work_item_id: int, user: Actor, *, statuses: tuple[str, ...] = ("in_progress",),
+              must_hold: bool = False) -> tuple[CaseRun, WorkItem]:
+    """Open the run of the item's case and check, under its lock, that the item is open in one of the
+    user's departments (and, with must_hold, held by nobody else) and that its case is running."""
+    run = CaseRun.of_work_item(work_item_id, user)
+    if run is None:
         raise NotFound(_("Task not found."))
     # Read under the lock: another request may have just finished this task.
-    open_items = open_work_items(case.id)
-    item = next((i for i in open_items if i.id == work_item_id), None) or db.session.get(
-        WorkItem, work_item_id, populate_existing=True)
+    item = run.open_item(work_item_id) or db.session.get(WorkItem, work_item_id, populate_existing=True)
     if item.department_code not in user.department_codes:
         raise Forbidden(_("This task belongs to a department you are not a member of."))
     if item.state != "open":
         raise Conflict(_("This task has already been completed or withdrawn."))
     if must_hold and item.claimed_by_id not in (None, user.id):
         raise Conflict(_("This task is already held by %(name)s.", name=item.claimed_by.display_name))
-    if case.status not in statuses:
-        if case.status == "suspended":
+    if run.case.status not in statuses:
+        if run.case.status == "suspended":
             raise Conflict(_("The case is suspended; its tasks are paused."))
         raise Conflict(_("The case is not in progress; its tasks are paused."))
-    return LockedItem(item, case, open_items)
+    return run, item
 
 
 def claim_task(work_item_id: int, user: Actor) -> WorkItem:
     """Take a pooled task as one's own (签收)."""
-    locked = lock_open_item(work_item_id, user, must_hold=True)
-    item, case = locked.item, locked.case
+    run, item = open_task(work_item_id, user, must_hold=True)
     if item.claimed_by_id is None:
         item.claimed_by_id = user.id
-        record_event(case, user, "task_claimed", work_item=item)
+        run.record("task_claimed", work_item=item)
+        run.save()
     return item
 
 
 def release_task(work_item_id: int, user: Actor) -> WorkItem:
     """Put one's claimed task back into the department pool."""
-    locked = lock_open_item(work_item_id, user)
-    item, case = locked.item, locked.case
+    run, item = open_task(work_item_id, user)
     if item.claimed_by_id != user.id:
         raise Conflict(_("You do not hold this task."))
     item.claimed_by_id = None
-    record_event(case, user, "task_released", work_item=item)
+    run.record("task_released", work_item=item)
+    run.save()
     return item
 
 
@@ -104,22 +87,19 @@ def return_claims_to_pool(holder: User, actor: Actor, reason: str, departments: 
         *([WorkItem.department_code.in_(departments)] if departments is not None else []))).all()
     released = 0
     for work_item_id in claimed:
-        case = lock_case_of_work_item(work_item_id)
-        item = db.session.get(WorkItem, work_item_id, populate_existing=True)
-        if item.state != "open" or item.claimed_by_id != holder.id:
+        run = CaseRun.of_work_item(work_item_id, actor)
+        item = run.open_item(work_item_id)
+        if item is None or item.claimed_by_id != holder.id:
             continue  # finished or released while we waited for the lock
         item.claimed_by_id = None
-        record_event(case, actor, "task_released", work_item=item, opinion=reason,
-                     details={"holder": holder.username})
+        run.record("task_released", work_item=item, opinion=reason, details={"holder": holder.username})
+        run.save()
         released += 1
     return released
 
 
-def complete_task(work_item_id: int, user: Actor, data: dict, opinion: str | None = None) -> Case:
-    """Validate the step's form, run the engine on, and route what comes next."""
-    locked = lock_open_item(work_item_id, user, must_hold=True)
-    item, case, open_items = locked.item, locked.case, locked.open_items
-    data = dict(data or {})
+def checked_opinion(opinion: object) -> str | None:
+    """An opinion sent beside the form data: trimmed, storable, not too long."""
     opinion = opinion.strip() if isinstance(opinion, str) else None
     if opinion and has_control_characters(opinion):
         raise ValidationFailed(_("Please correct the highlighted fields."),
@@ -127,24 +107,23 @@ def complete_task(work_item_id: int, user: Actor, data: dict, opinion: str | Non
     if opinion and len(opinion) > MAX_OPINION_CHARS:
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {"opinion": _("Must be at most %(n)s characters.", n=MAX_OPINION_CHARS)})
+    return opinion
+
+
+def complete_task(work_item_id: int, user: Actor, data: dict, opinion: str | None = None) -> Case:
+    """Validate the step's form, run the engine on, and route what comes next."""
+    run, item = open_task(work_item_id, user, must_hold=True)
+    data = dict(data or {})
+    opinion = checked_opinion(opinion)
     if item.form_key:
         form = get_registry().get(item.form_key)
         data = form.restrict(data)
         errors = form.validate(data)
         if errors:
             raise ValidationFailed(_("Please correct the highlighted fields."), errors)
-    wf = load_workflow(case)
-    run_task(wf, item.task_id, data)
-    now = utcnow()
-    item.state = "completed"
-    item.claimed_by_id = user.id
-    item.completed_by_id = user.id
-    item.completed_at = now
-    item.data = data
-    item.opinion = data.get("opinion") or opinion or None
-    record_event(case, user, "task_completed", work_item=item, opinion=item.opinion)
-    save_workflow(case, wf, user, now, open_items)
-    return case
+    run.complete(item, data, data.get("opinion") or opinion or None)
+    run.save()
+    return run.case
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,8 +353,7 @@ def assign_task(work_item_id: int, user: Actor, assignee_id: int | None) -> Work
         raise Forbidden(_("Only a department head can assign tasks."))
     if assignee_id is None:
         raise ValidationFailed(_("Please correct the highlighted fields."), {"user_id": _("Choose a user.")})
-    locked = lock_open_item(work_item_id, user)
-    item, case = locked.item, locked.case
+    run, item = open_task(work_item_id, user)
     assignee = db.session.get(User, assignee_id)
     if assignee is None or item.department_code not in assignee.department_codes:
         raise ValidationFailed(_("Please correct the highlighted fields."),
@@ -388,8 +366,8 @@ def assign_task(work_item_id: int, user: Actor, assignee_id: int | None) -> Work
     # Set both so the item reads right before the flush (serializers look at the id).
     item.claimed_by = assignee
     item.claimed_by_id = assignee.id
-    record_event(case, user, "task_assigned", work_item=item,
-                 details={"to": assignee.id, "to_name": assignee.display_name})
+    run.record("task_assigned", work_item=item, details={"to": assignee.id, "to_name": assignee.display_name})
     if assignee.id != user.id:  # a head taking a task knows it already
-        notify_user(assignee.id, item, "task_assigned")
+        run.notify_user(assignee.id, item, "task_assigned")
+    run.save()
     return item

@@ -8,8 +8,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Case
 from app.models.base import utcnow
-from app.services.cases.events import record_event
-from app.services.cases.runtime import load_workflow, save_workflow
+from app.services.cases.runtime import CaseRun
 
 log = logging.getLogger(__name__)
 # A case waiting for a supplement has a live timer too: its notice lapses into 退件.
@@ -17,25 +16,38 @@ TIMED_STATUSES = ("in_progress", "pending_supplement")
 
 
 def fire_due_timers(batch_size: int = 100) -> int:
-    """Advance up to batch_size cases with a due timer; rows locked elsewhere are skipped."""
+    """Advance up to batch_size cases with a due timer, one case at a time; cases someone else holds
+    right now are left for the next sweep."""
     now = utcnow()
-    cases = db.session.scalars(
-        select(Case).where(Case.next_timer_at <= now, Case.status.in_(TIMED_STATUSES))
-        .order_by(Case.next_timer_at).limit(batch_size)
-        .with_for_update(skip_locked=True, of=Case)
-    ).all()
+    due = db.session.scalars(
+        select(Case.id).where(Case.next_timer_at <= now, Case.status.in_(TIMED_STATUSES))
+        .order_by(Case.next_timer_at).limit(batch_size)).all()
     fired = 0
-    for case in cases:
+    for case_id in due:
         try:
             # Each case in its own savepoint: one broken process must not stop every other timer.
             with db.session.begin_nested():
-                wf = load_workflow(case)
-                wf.fire_due_timers()
-                save_workflow(case, wf, None, now)
+                run = CaseRun.of_case_id(case_id, None, skip_locked=True)
+                if run is None or run.case.status not in TIMED_STATUSES or not _is_due(run.case, now):
+                    continue  # held by someone else, or moved on since the list was read
+                run.now = now
+                run.fire_timers()
+                run.save()
             fired += 1
         except Exception as exc:  # noqa: BLE001 - whatever broke, park this case and go on
-            log.exception("timer of case %s failed", case.case_no)
-            # Parked until someone looks: the failure is on the case's record, not retried every minute.
-            case.next_timer_at = None
-            record_event(case, None, "timer_failed", details={"error": str(exc)[:500]})
+            log.exception("timer of case %s failed", case_id)
+            _park(case_id, exc)
     return fired
+
+
+def _is_due(case: Case, now) -> bool:
+    return case.next_timer_at is not None and case.next_timer_at <= now
+
+
+def _park(case_id: int, exc: Exception) -> None:
+    """Parked until someone looks: the failure is on the case's record, not retried every minute."""
+    with db.session.begin_nested():
+        run = CaseRun.of_case_id(case_id, None)
+        run.case.next_timer_at = None
+        run.record("timer_failed", details={"error": str(exc)[:500]})
+        run.save()

@@ -11,14 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from app.errors import Conflict
 from app.extensions import db
 from app.models import FormVersion, User
+from app.shared_cache import cached
 
 
 class DatabaseForms:
     """The registry's view of deployed forms: the newest version of each key wins."""
 
     def newest_digest(self, key: str) -> str | None:
-        return db.session.scalar(select(FormVersion.sha256).where(FormVersion.form_key == key)
-                                 .order_by(FormVersion.version.desc()).limit(1))
+        return cached("forms", key, lambda: db.session.scalar(select(FormVersion.sha256).where(FormVersion.form_key == key)
+                                 .order_by(FormVersion.version.desc()).limit(1)))
 
     def schema(self, key: str, digest: str) -> dict:
         return db.session.scalar(select(FormVersion.schema).where(FormVersion.form_key == key,

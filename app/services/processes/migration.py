@@ -19,15 +19,13 @@ from app.engine import (
     MigrationPlan,
     MigrationRefused,
     WorkflowError,
-    migrate,
     plan_migration,
 )
 from app.errors import ServiceError, ValidationFailed
 from app.extensions import db
 from app.models import Case, ProcessMigration, ProcessVersion, User
 from app.models.case import FINISHED_STATUSES
-from app.services.cases.events import record_event
-from app.services.cases.runtime import load_workflow, open_work_items, save_workflow
+from app.services.cases.runtime import CaseRun, read_workflow
 from app.services.processes.designer import record
 from app.services.processes.versions import get_version
 
@@ -90,7 +88,7 @@ def plan_as_dict(plan: MigrationPlan) -> dict:
             "notes": [wording(f) for f in plan.notes]}
 
 
-def _running_cases(target: ProcessVersion, case_nos: list[str] | None, lock: bool = False) -> list[Case]:
+def _running_cases(target: ProcessVersion, case_nos: list[str] | None) -> list[Case]:
     query = (select(Case).join(ProcessVersion, ProcessVersion.id == Case.process_version_id)
              .where(ProcessVersion.process_id == target.process_id, ProcessVersion.version < target.version,
                     Case.status.not_in(FINISHED_STATUSES))
@@ -99,14 +97,12 @@ def _running_cases(target: ProcessVersion, case_nos: list[str] | None, lock: boo
         query = query.where(Case.case_no.in_(case_nos))
     else:
         query = query.limit(MAX_CASES_PER_RUN)
-    if lock:
-        query = query.with_for_update(of=Case).execution_options(populate_existing=True)
     return list(db.session.scalars(query))
 
 
 def _plan(case: Case, target: ProcessVersion) -> MigrationPlan:
     try:
-        return plan_migration(load_workflow(case), target.spec_json)
+        return plan_migration(read_workflow(case), target.spec_json)
     except BpmnError as exc:  # a state the engine cannot read stays where it is
         return MigrationPlan(blockers=[MigrationFinding("state_unreadable", exc.message, exc.message)])
 
@@ -127,43 +123,41 @@ def _case_numbers(case_nos: object) -> list[str]:
     return list(dict.fromkeys(case_nos))
 
 
-def _move(case: Case, target: ProcessVersion, actor: User) -> dict:
-    """Move one locked case; MigrationRefused (nothing changed) when it may not move."""
-    moved, plan = migrate(load_workflow(case), target.spec_json)
+def _is_older_running(case: Case, target: ProcessVersion) -> bool:
     source = case.process_version
-    case.process_version_id = target.id
-    details = {"from_version": source.version, "to_version": target.version}
-    record_event(case, actor, "process_migrated", details=details)
-    save_workflow(case, moved, actor, open_items=open_work_items(case.id))
-    return plan_as_dict(plan)
+    return (not case.is_finished and source.process_id == target.process_id and source.version < target.version)
+
+
+def _move(case_no: str, target: ProcessVersion, actor: User, run_record: MigrationRun) -> None:
+    """Move one case under its lock, in its own savepoint; refusals and failures are recorded."""
+    run = CaseRun.of_case_no(case_no, actor)
+    if run is None or not _is_older_running(run.case, target):
+        run_record.refused[case_no] = [_("The case is not running on an older version of this process.")]
+        return
+    case, from_version_id, changes = run.case, run.case.process_version_id, None
+    try:
+        with db.session.begin_nested():
+            changes = plan_as_dict(run.migrate(target))
+            run.save()
+    except MigrationRefused as exc:
+        run_record.refused[case_no] = [wording(reason) for reason in exc.reasons]
+    except (ServiceError, WorkflowError, BpmnError) as exc:
+        run_record.refused[case_no] = [exc.message]
+    else:
+        run_record.moved.append(case_no)
+    moved = case_no in run_record.moved
+    db.session.add(ProcessMigration(
+        case_id=case.id, from_version_id=from_version_id, to_version_id=target.id,
+        outcome="migrated" if moved else "refused", reasons=run_record.refused.get(case_no),
+        changes=changes if moved else None, actor_id=actor.id, actor_name=actor.display_name))
 
 
 def migrate_cases(process_id: str, to_version: int, case_nos: object, actor: User) -> MigrationRun:
     """Move the chosen cases to `to_version`; each one moves or is refused on its own."""
     target = get_version(process_id, to_version)
-    wanted = _case_numbers(case_nos)
-    cases = {case.case_no: case for case in _running_cases(target, wanted, lock=True)}
     run = MigrationRun()
-    for case_no in wanted:
-        case = cases.get(case_no)
-        if case is None:
-            run.refused[case_no] = [_("The case is not running on an older version of this process.")]
-            continue
-        from_version_id = case.process_version_id
-        try:
-            with db.session.begin_nested():
-                changes = _move(case, target, actor)
-        except MigrationRefused as exc:
-            run.refused[case_no] = [wording(reason) for reason in exc.reasons]
-        except (ServiceError, WorkflowError, BpmnError) as exc:
-            run.refused[case_no] = [exc.message]
-        else:
-            run.moved.append(case_no)
-        outcome = "migrated" if case_no in run.moved else "refused"
-        db.session.add(ProcessMigration(
-            case_id=case.id, from_version_id=from_version_id, to_version_id=target.id, outcome=outcome,
-            reasons=run.refused.get(case_no), changes=changes if outcome == "migrated" else None,
-            actor_id=actor.id, actor_name=actor.display_name))
+    for case_no in _case_numbers(case_nos):
+        _move(case_no, target, actor, run)
     record(process_id, "cases_migrated", actor, version=target.version, moved=len(run.moved),
            refused=len(run.refused))
     return run

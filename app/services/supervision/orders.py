@@ -20,8 +20,7 @@ from app.models import Alert, Case, Notification, SupervisionOrder, User, WorkIt
 from app.models.base import utcnow
 from app.models.org import Actor
 from app.services.cases import deadlines
-from app.services.cases.events import record_event
-from app.services.notices.notifications import notify_department
+from app.services.cases.runtime import CaseRun
 from app.services.supervision.reports import Page, paged
 from app.taskforms.formats import has_control_characters
 
@@ -71,8 +70,8 @@ def issue_order(case_no: str, user: Actor, content: object, reply_working_days: 
     days = _reply_days(reply_working_days)
     if case.is_finished:
         raise Conflict(_("The case has already ended; there is nothing left to supervise."))
-    open_items = list(db.session.scalars(select(WorkItem).where(
-        WorkItem.case_id == case.id, WorkItem.state == "open").order_by(WorkItem.id)))
+    run = CaseRun.of_case_id(case.id, user)
+    open_items = run.open_items
     if not open_items:
         raise Conflict(_("No department holds an open task of this case."))
     # One notice per department, pointing at the first of its open tasks.
@@ -86,10 +85,11 @@ def issue_order(case_no: str, user: Actor, content: object, reply_working_days: 
     db.session.add(order)
     db.session.flush()
     for item in first_by_department.values():
-        notify_department(item, "supervision_order", content, exclude_user_id=user.id)
-    record_event(case, user, "supervision_ordered", opinion=content, details={
+        run.notify_department(item, "supervision_order", content)
+    run.record("supervision_ordered", opinion=content, details={
         "order": order.id, "department": order.department_code, "notified": list(first_by_department),
         "reply_due_at": order.reply_due_at.isoformat(), "reply_working_days": days})
+    run.save()
     return order
 
 
@@ -114,12 +114,13 @@ def reply_to_order(order_id: int, user: Actor, reply: object) -> SupervisionOrde
         raise Conflict(_("This order has already been replied to."))
     now = utcnow()
     order.status, order.reply, order.replied_at, order.replied_by_id = "replied", reply, now, user.id
-    record_event(db.session.get(Case, order.case_id), user, "supervision_replied", opinion=reply, details={
-        "order": order.id, "department": order.department_code, "late": now > order.reply_due_at})
     if order.issued_by_id != user.id:
         db.session.add(Notification(user_id=order.issued_by_id, kind="supervision_replied",
                                     case_id=order.case_id, text=reply))
-    db.session.flush()
+    run = CaseRun.of_case_id(order.case_id, user)
+    run.record("supervision_replied", opinion=reply, details={
+        "order": order.id, "department": order.department_code, "late": now > order.reply_due_at})
+    run.save()
     return order
 
 

@@ -15,7 +15,7 @@ from app.models.org import Actor
 from app.models.rating import BAD_RATING_CODES, RATING_CHANNELS, RATING_CODES
 from app.services.calendar import workdays
 from app.services.cases import public_query
-from app.services.cases.events import record_event
+from app.services.cases.runtime import CaseRun
 from app.services.query_args import Page
 from app.taskforms.formats import has_control_characters
 
@@ -92,14 +92,14 @@ def rate_case(case_no: str, query_code: str | None, code, comment, channel: str 
             db.session.add(rating)
     except IntegrityError:
         raise Conflict(duplicate) from None
-    record_event(case, None, "case_rated", details={"channel": channel, "code": code})
+    run = CaseRun.of_case_id(case.id, None)
+    run.record("case_rated", details={"channel": channel, "code": code})
     if code in BAD_RATING_CODES:
         config = current_app.config
         due = workdays.deadline(now, config["RATING_FOLLOW_UP_WORKING_DAYS"], "working_day", config["TIMEZONE"])
         rating.follow_up = RatingFollowUp(status="open", opened_at=now, due_at=due)
-        record_event(case, None, "rating_follow_up_opened",
-                     details={"channel": channel, "code": code, "due_at": due.isoformat()})
-    db.session.flush()
+        run.record("rating_follow_up_opened", details={"channel": channel, "code": code, "due_at": due.isoformat()})
+    run.save()
     return rating
 
 
@@ -118,17 +118,17 @@ def record_follow_up(follow_up_id: int, user: Actor, note, reply: bool = False) 
     ).scalar_one_or_none()
     if follow_up is None:
         raise NotFound(_("No such rating follow-up."))
-    case = db.session.get(Case, follow_up.rating.case_id)
+    run = CaseRun.of_case_id(follow_up.rating.case_id, user)
     details = {"follow_up": follow_up.id}
     if reply:
         if follow_up.status == "replied":
             raise Conflict(_("This rating has already been answered."))
         follow_up.status, follow_up.reply = "replied", note
         follow_up.replied_at, follow_up.replied_by_id = utcnow(), user.id
-        record_event(case, user, "rating_follow_up_replied", opinion=note, details=details)
+        run.record("rating_follow_up_replied", opinion=note, details=details)
     else:
-        record_event(case, user, "rating_follow_up_noted", opinion=note, details=details)
-    db.session.flush()
+        run.record("rating_follow_up_noted", opinion=note, details=details)
+    run.save()
     return follow_up
 
 

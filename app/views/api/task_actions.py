@@ -10,7 +10,7 @@ from app.extensions import db
 from app.models import WorkItem
 from app.services.cases import routing
 from app.services.cases import tasks as task_service
-from app.services.cases.runtime import open_work_items
+from app.services.cases.queries import open_work_items
 from app.services.notices import notifications
 from app.views.api import api_bp
 from app.views.api.serializers import iso, json_object, task_json
