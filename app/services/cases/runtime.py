@@ -11,9 +11,14 @@ completed item, the case, the next item, and the events with their notifications
 """
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import and_, insert, select, union_all
+from sqlalchemy import and_, bindparam, insert, select, text
 from sqlalchemy.orm import aliased, undefer
 
 from app.engine import SERIALIZER_VERSION, TaskNotReady, Workflow, WorkflowError, migrate
@@ -61,24 +66,35 @@ def read_workflow(case: Case) -> Workflow:
     return Workflow.load(spec_json_for(case.process_version_id), case.workflow_state)
 
 
-def _lock(where, *, skip_locked: bool = False) -> tuple[Case, list[WorkItem]] | None:
-    """Lock the case matching `where` (SELECT … FOR UPDATE) and read its open work items with it.
+# The same case row as the statement's snapshot saw it (not locked): see _lock.
+_SEEN = aliased(Case, name="seen_case")
 
-    The items come in the same statement. If another transaction changed the case while this one
-    waited for the lock, PostgreSQL hands back the newest case row but the items as they were: the
-    case's version seen through a second, unlocked alias tells, and the items are read again.
+
+@cache
+def _lock_statement(by: str, skip_locked: bool):
+    """SELECT … FOR UPDATE of one case (by id, number or one of its work items) with its open items,
+    built once per shape: constructing it per request cost more than running it."""
+    key = bindparam("key")
+    where = {"id": Case.id == key, "case_no": Case.case_no == key,
+             "work_item": Case.id == select(WorkItem.case_id).where(WorkItem.id == key).scalar_subquery()}[by]
+    return (select(Case, WorkItem, _SEEN.lock_version)
+            .join(_SEEN, _SEEN.id == Case.id)
+            .outerjoin(WorkItem, and_(WorkItem.case_id == Case.id, WorkItem.state == "open"))
+            .where(where).order_by(WorkItem.id)
+            .with_for_update(of=Case, skip_locked=skip_locked)
+            # The engine state comes with the lock: whoever locks a case runs its workflow next.
+            .options(undefer(Case.workflow_state))
+            .execution_options(populate_existing=True))
+
+
+def _lock(by: str, key, *, skip_locked: bool = False) -> tuple[Case, list[WorkItem]] | None:
+    """Lock one case and read its open work items in the same statement.
+
+    If another transaction changed the case while this one waited for the lock, PostgreSQL hands
+    back the newest case row but the items as they were: the case's version seen through a second,
+    unlocked alias tells, and the items are read again.
     """
-    seen = aliased(Case)
-    rows = db.session.execute(
-        select(Case, WorkItem, seen.lock_version)
-        .join(seen, seen.id == Case.id)
-        .outerjoin(WorkItem, and_(WorkItem.case_id == Case.id, WorkItem.state == "open"))
-        .where(where).order_by(WorkItem.id)
-        .with_for_update(of=Case, skip_locked=skip_locked)
-        # The engine state comes with the lock: whoever locks a case runs its workflow next.
-        .options(undefer(Case.workflow_state))
-        .execution_options(populate_existing=True)
-    ).all()
+    rows = db.session.execute(_lock_statement(by, skip_locked), {"key": key}).all()
     if not rows:
         return None
     case, seen_version = rows[0][0], rows[0][2]
@@ -107,17 +123,16 @@ class CaseRun:
     @classmethod
     def of_work_item(cls, work_item_id: int, actor: Actor | None) -> CaseRun | None:
         """The run of the case a work item belongs to; None when there is no such item."""
-        case_id = select(WorkItem.case_id).where(WorkItem.id == work_item_id).scalar_subquery()
-        return cls._open(Case.id == case_id, actor)
+        return cls._open("work_item", work_item_id, actor)
 
     @classmethod
     def of_case_no(cls, case_no: str, actor: Actor | None) -> CaseRun | None:
-        return cls._open(Case.case_no == case_no, actor)
+        return cls._open("case_no", case_no, actor)
 
     @classmethod
     def of_case_id(cls, case_id: int, actor: Actor | None, *, skip_locked: bool = False) -> CaseRun | None:
         """The case's run; with skip_locked, None also when someone else holds the case now."""
-        return cls._open(Case.id == case_id, actor, skip_locked=skip_locked)
+        return cls._open("id", case_id, actor, skip_locked=skip_locked)
 
     @classmethod
     def of_new_case(cls, case: Case, actor: Actor | None, data: dict) -> CaseRun:
@@ -129,8 +144,8 @@ class CaseRun:
         return run
 
     @classmethod
-    def _open(cls, where, actor: Actor | None, *, skip_locked: bool = False) -> CaseRun | None:
-        locked = _lock(where, skip_locked=skip_locked)
+    def _open(cls, by: str, key, actor: Actor | None, *, skip_locked: bool = False) -> CaseRun | None:
+        locked = _lock(by, key, skip_locked=skip_locked)
         return cls(locked[0], actor, locked[1]) if locked else None
 
     # Reading
@@ -221,11 +236,12 @@ class CaseRun:
                                         details=details))
 
     def notify_department(self, item: WorkItem, kind: str, text: str | None = None) -> None:
-        """Tell the members of the item's department (not the actor), when saved."""
-        self._notices.append(lambda: department_notices(item, kind, text, self.actor.id if self.actor else None))
+        """Tell the enabled members of the item's department (not the actor), when saved."""
+        self._notices.append(_Notice(item, kind, text, department=item.department_code,
+                                     exclude_user_id=self.actor.id if self.actor else None))
 
     def notify_user(self, user_id: int, item: WorkItem, kind: str, text: str | None = None) -> None:
-        self._notices.append(lambda: user_notice(user_id, item, kind, text))
+        self._notices.append(_Notice(item, kind, text, user_id=user_id))
 
     # Saving
 
@@ -304,25 +320,76 @@ class CaseRun:
         db.session.add(ArchivePackage(case_id=case.id, state="queued", queued_at=self.now, next_attempt_at=self.now))
 
     def _write_events_and_notices(self) -> None:
-        """One INSERT for the run's events and notices together on PostgreSQL (a data-modifying CTE)."""
-        if not self._events:
+        """The run's events and notices, in one statement on PostgreSQL (after the flush gave new items ids)."""
+        events, notices = self._events, self._notices
+        self._events, self._notices = [], []
+        if not events:
             return
-        rows = [{**{k: v for k, v in event.items() if k != "work_item"},
-                 "work_item_id": event["work_item"].id if event["work_item"] is not None else None}
-                for event in self._events]
-        self._events = []
-        events = insert(CaseEvent).values(rows)
-        notices = [build() for build in self._notices]
-        self._notices = []
-        if not notices:
-            db.session.execute(events)
-        elif db.engine.dialect.name == "postgresql":
-            rows_of_notices = notices[0] if len(notices) == 1 else union_all(*notices)
-            db.session.execute(insert_notices(rows_of_notices).add_cte(events.cte("new_events")))
-        else:  # SQLite has no INSERT inside WITH
-            db.session.execute(events)
-            for notice in notices:
-                db.session.execute(insert_notices(notice))
+        for event in events:
+            item = event.pop("work_item")
+            event["work_item_id"] = item.id if item is not None else None
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(_EVENTS_AND_NOTICES, {
+                "events": _json([{**event, "at": event["at"].isoformat()} for event in events]),
+                "notices": _json([notice.as_row(self.now) for notice in notices])})
+            return
+        # SQLite has no INSERT inside WITH: the same rows, one statement each.
+        db.session.execute(insert(CaseEvent), events)
+        for notice in notices:
+            db.session.execute(insert_notices(notice.as_select()))
+
+
+@dataclass
+class _Notice:
+    """A notification the run sends: to one user, or to every enabled member of a department."""
+
+    item: WorkItem
+    kind: str
+    text: str | None
+    department: str | None = None
+    exclude_user_id: int | None = None
+    user_id: int | None = None
+
+    def as_row(self, now: datetime) -> dict:
+        return {"department": self.department, "exclude_user_id": self.exclude_user_id, "user_id": self.user_id,
+                "kind": self.kind, "case_id": self.item.case_id, "work_item_id": self.item.id, "text": self.text,
+                "created_at": now.isoformat()}
+
+    def as_select(self):
+        if self.department is not None:
+            return department_notices(self.item, self.kind, self.text, self.exclude_user_id)
+        return user_notice(self.user_id, self.item, self.kind, self.text)
+
+
+# Events and notifications in one round trip: the rows travel as two JSON arrays; a department's
+# notice becomes one row per enabled member (but not the actor), a user's notice one row.
+_EVENTS_AND_NOTICES = text("""
+WITH new_events AS (
+    INSERT INTO case_event (case_id, at, actor_id, actor_name, action, work_item_id, task_name, opinion, details,
+                            prev_hash, hash)
+    SELECT event.case_id, event.at, event.actor_id, event.actor_name, event.action, event.work_item_id,
+           event.task_name, event.opinion, event.details, event.prev_hash, event.hash
+    FROM json_populate_recordset(NULL::case_event, CAST(:events AS json)) WITH ORDINALITY AS event
+    ORDER BY event.ordinality  -- ids in chain order
+)
+INSERT INTO notification (user_id, kind, case_id, work_item_id, text, created_at)
+SELECT coalesce(notice.user_id, member.user_id), notice.kind, notice.case_id, notice.work_item_id, notice.text,
+       notice.created_at
+FROM json_to_recordset(CAST(:notices AS json)) AS notice(department text, exclude_user_id integer, user_id integer,
+     kind text, case_id integer, work_item_id integer, text text, created_at timestamptz)
+LEFT JOIN LATERAL (
+    SELECT user_department.user_id FROM user_department
+    JOIN department ON department.id = user_department.department_id
+    JOIN app_user ON app_user.id = user_department.user_id
+    WHERE department.code = notice.department AND app_user.is_enabled
+      AND app_user.id IS DISTINCT FROM notice.exclude_user_id
+) AS member ON notice.department IS NOT NULL
+WHERE notice.user_id IS NOT NULL OR member.user_id IS NOT NULL
+""")
+
+
+def _json(rows: list[dict]) -> str:
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
 
 
 def _run_engine(step) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import current_app, g
+from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload, load_only, selectinload
@@ -87,32 +87,41 @@ def _thresholds(item) -> tuple[int, int]:
     return percent, days
 
 
-def _members(codes: set[str], heads_only: bool = False) -> list[User]:
-    """Enabled users of these departments (or only their heads, 负责人), once per run."""
-    if not codes:
-        return []
-    cache = g.setdefault("supervision_members", {})
-    key = (tuple(sorted(codes)), heads_only)
-    if key not in cache:
-        statement = (select(User).join(user_departments, user_departments.c.user_id == User.id)
-                     .join(Department, Department.id == user_departments.c.department_id)
-                     .where(Department.code.in_(codes), User.is_enabled))
-        if heads_only:
-            statement = statement.where(user_departments.c.is_head)
-        cache[key] = list(db.session.scalars(statement.distinct()))
-    return cache[key]
+class _Recipients:
+    """Who alerts go to, read once per job run: department members and heads, users by role."""
 
+    def __init__(self) -> None:
+        self._members: dict[tuple, list[User]] = {}
+        self._roles: dict[str, list[User]] = {}
 
-def _with_role(role: str) -> list[User]:
-    """Enabled users with this role, once per run (a run is one app context)."""
-    cache = g.setdefault("supervision_roles", {})
-    if role not in cache:
-        cache[role] = [u for u in db.session.scalars(select(User).where(User.is_enabled)) if u.has_role(role)]
-    return cache[role]
+    def members(self, codes: set[str], heads_only: bool = False) -> list[User]:
+        """Enabled users of these departments (or only their heads, 负责人)."""
+        if not codes:
+            return []
+        key = (tuple(sorted(codes)), heads_only)
+        if key not in self._members:
+            statement = (select(User).join(user_departments, user_departments.c.user_id == User.id)
+                         .join(Department, Department.id == user_departments.c.department_id)
+                         .where(Department.code.in_(codes), User.is_enabled))
+            if heads_only:
+                statement = statement.where(user_departments.c.is_head)
+            self._members[key] = list(db.session.scalars(statement.distinct()))
+        return self._members[key]
 
+    def with_role(self, role: str) -> list[User]:
+        if role not in self._roles:
+            self._roles[role] = [u for u in db.session.scalars(select(User).where(User.is_enabled)) if u.has_role(role)]
+        return self._roles[role]
 
-def _supervisors() -> list[User]:
-    return _with_role("supervisor")
+    def supervisors(self) -> list[User]:
+        return self.with_role("supervisor")
+
+    def for_task(self, item: WorkItem, escalate: bool) -> list[User]:
+        """The holder, or the department's members; at the deadline its heads and the supervisors too."""
+        holders = [item.claimed_by] if item.claimed_by_id else self.members({item.department_code})
+        if escalate:
+            holders += self.members({item.department_code}, heads_only=True) + self.supervisors()
+        return holders
 
 
 _ALERT_KEY = ("subject", "rule", "level", "occurrence")
@@ -159,13 +168,6 @@ def _raise(alerts: list[NewAlert], now: datetime) -> int:
     return len(inserted)
 
 
-def _task_recipients(item: WorkItem, escalate: bool) -> list[User]:
-    holders = [item.claimed_by] if item.claimed_by_id else _members({item.department_code})
-    if escalate:  # at the deadline: the department head and the supervisors too
-        holders += _members({item.department_code}, heads_only=True) + _supervisors()
-    return holders
-
-
 # What the deadline rules read of a case; its workflow state and form data stay in the database.
 _CASE_DEADLINE_COLUMNS = (Case.id, Case.case_no, Case.item_id, Case.status, Case.accepted_at, Case.committed_due_at)
 
@@ -185,6 +187,7 @@ def check_deadlines(now: datetime | None = None) -> dict:
     now = now or utcnow()
     today = _local_day(now)
     horizon = timedelta(days=current_app.config["WARN_HORIZON_DAYS"])
+    people = _Recipients()
     alerts: list[NewAlert] = []
     for item in _due_tasks(now, horizon):
         case = item.case
@@ -195,19 +198,19 @@ def check_deadlines(now: datetime | None = None) -> dict:
         if item.due_at <= now:
             text = f"{case.case_no} {item.name} 已超过办理时限({item.due_at.astimezone(_zone()):%Y-%m-%d %H:%M})"
             alerts.append(NewAlert(rule=TASK_OVERDUE, level="red", occurrence=due_day, content=text,
-                                   recipients=_task_recipients(item, True), **common))
+                                   recipients=people.for_task(item, True), **common))
             if today > due_day:
                 alerts.append(NewAlert(rule=TASK_REMINDER, level="red", occurrence=today, content="催办:" + text,
-                                       recipients=_task_recipients(item, True), **common))
+                                       recipients=people.for_task(item, True), **common))
         elif now >= warning_moment(item.created_at, item.due_at, *_thresholds(case.item)):
             text = f"{case.case_no} {item.name} 将于 {item.due_at.astimezone(_zone()):%Y-%m-%d %H:%M} 到期"
             alerts.append(NewAlert(rule=TASK_DUE_SOON, level="yellow", occurrence=due_day, content=text,
-                                   recipients=_task_recipients(item, False), **common))
-    alerts += _case_deadline_alerts(now, horizon)
+                                   recipients=people.for_task(item, False), **common))
+    alerts += _case_deadline_alerts(now, horizon, people.supervisors())
     return {"checked_until": (now + horizon).isoformat(), "raised": _raise(alerts, now)}
 
 
-def _case_deadline_alerts(now: datetime, horizon: timedelta) -> list[NewAlert]:
+def _case_deadline_alerts(now: datetime, horizon: timedelta, supervisors: list[User]) -> list[NewAlert]:
     cases = db.session.scalars(
         select(Case).where(Case.status.in_(RUNNING), Case.committed_due_at.is_not(None),
                            Case.committed_due_at <= now + horizon)
@@ -218,10 +221,10 @@ def _case_deadline_alerts(now: datetime, horizon: timedelta) -> list[NewAlert]:
         common = dict(subject=f"case:{case.id}", case_id=case.id, occurrence=due_day,
                       details={"case_no": case.case_no, "due_at": case.committed_due_at.isoformat()})
         if case.committed_due_at <= now:
-            alerts.append(NewAlert(rule=CASE_OVERDUE, level="red", recipients=_supervisors(),
+            alerts.append(NewAlert(rule=CASE_OVERDUE, level="red", recipients=supervisors,
                                    content=f"{case.case_no} 已超过承诺办结时限", **common))
         elif now >= warning_moment(case.accepted_at, case.committed_due_at, *_thresholds(case.item)):
-            alerts.append(NewAlert(rule=CASE_DUE_SOON, level="yellow", recipients=_supervisors(),
+            alerts.append(NewAlert(rule=CASE_DUE_SOON, level="yellow", recipients=supervisors,
                                    content=f"{case.case_no} 临近承诺办结时限", **common))
     return alerts
 
@@ -232,7 +235,8 @@ def daily_audit(now: datetime | None = None) -> dict:
     now = now or utcnow()
     today = _local_day(now)
     since = now - timedelta(days=current_app.config["AUDIT_LOOKBACK_DAYS"])
-    supervisors = _supervisors()
+    people = _Recipients()
+    supervisors = people.supervisors()
     alerts: list[NewAlert] = []
     late = db.session.scalars(select(Case).where(
         Case.completed_at >= since, Case.committed_due_at.is_not(None), Case.completed_at > Case.committed_due_at))
@@ -264,7 +268,7 @@ def daily_audit(now: datetime | None = None) -> dict:
         alerts.append(NewAlert(subject=f"follow_up:{follow_up.id}", rule=BAD_RATING_NOT_FOLLOWED, level="red",
                                occurrence=_local_day(follow_up.due_at), case_id=case_id,
                                content="差评整改逾期未答复", recipients=supervisors, details={}))
-    alerts += _unarchived_cases(now, supervisors + _with_role("archivist"))
+    alerts += _unarchived_cases(now, supervisors + people.with_role("archivist"))
     return {"raised": _raise(alerts, now)}
 
 
@@ -283,9 +287,10 @@ def _unarchived_cases(now: datetime, recipients: list[User]) -> list[NewAlert]:
 
 def raise_filing_failure(case: Case, error: str, now: datetime) -> int:
     """A filing that gave up: a red alert to supervisors and archivists, once per case and day."""
+    people = _Recipients()
     alert = NewAlert(subject=f"case:{case.id}", rule=ARCHIVE_FILING_FAILED, level="red", occurrence=_local_day(now),
                      case_id=case.id, content=f"{case.case_no} 归档失败:{error}"[:1000],
-                     recipients=_supervisors() + _with_role("archivist"), details={"case_no": case.case_no})
+                     recipients=people.supervisors() + people.with_role("archivist"), details={"case_no": case.case_no})
     return _raise([alert], now)
 
 
