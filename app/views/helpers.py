@@ -24,7 +24,6 @@ from app.labels import (
     UNIT_LABELS,
 )
 from app.services import org
-from app.services.cases.routing import return_targets
 from app.services.notices.notifications import unread_count
 from app.taskforms.formats import mask_id_number
 
@@ -71,7 +70,6 @@ def template_helpers() -> dict:
         "AUDIT_CHANNEL_LABELS": AUDIT_CHANNEL_LABELS,
         "unread_notifications": _unread_notifications,
         "department_choices": _department_choices,
-        "return_targets_for": return_targets,
     }
 
 

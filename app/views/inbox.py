@@ -10,6 +10,7 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.models.base import utcnow
 from app.services.cases import queries as case_service
+from app.services.cases import routing
 from app.services.cases import tasks as task_service
 from app.services.processes import catalogue
 from app.taskforms import get_registry
@@ -73,29 +74,29 @@ def index():
     return response
 
 
-@bp.route("/tasks/<int:item_id>/claim", methods=["POST"])
+@bp.route("/tasks/<int:work_item_id>/claim", methods=["POST"])
 @roles_required()
-def claim(item_id: int):
-    task_service.claim_task(item_id, current_user)
+def claim(work_item_id: int):
+    task_service.claim_task(work_item_id, current_user)
     db.session.commit()
     flash(_("Task claimed."), "success")
-    return redirect(url_for("inbox.show_task", item_id=item_id))
+    return redirect(url_for("inbox.show_task", work_item_id=work_item_id))
 
 
-@bp.route("/tasks/<int:item_id>/release", methods=["POST"])
+@bp.route("/tasks/<int:work_item_id>/release", methods=["POST"])
 @roles_required()
-def release(item_id: int):
-    task_service.release_task(item_id, current_user)
+def release(work_item_id: int):
+    task_service.release_task(work_item_id, current_user)
     db.session.commit()
     flash(_("Task returned to the department pool."), "info")
     return redirect(url_for("inbox.index"))
 
 
-@bp.route("/tasks/<int:item_id>/assign", methods=["POST"])
+@bp.route("/tasks/<int:work_item_id>/assign", methods=["POST"])
 @roles_required("dept_head")
-def assign(item_id: int):
+def assign(work_item_id: int):
     """A department head gives an open task to a member of the department."""
-    item = task_service.assign_task(item_id, current_user, request.form.get("user_id", type=int))
+    item = task_service.assign_task(work_item_id, current_user, request.form.get("user_id", type=int))
     db.session.commit()
     flash(_("Task assigned to %(name)s.", name=item.claimed_by.display_name), "success")
     back = request.form.get("next") or ""
@@ -112,13 +113,14 @@ def _render_task(item, values=None, errors=None, status=200):
         "inbox/task.html", item=item, case=case, form=form, values=values or {}, errors=errors or {},
         steps=case_service.case_steps(case), applicant=case_service.masked_applicant(case),
         intake_form=get_registry().get(case.item.intake_form),
+        return_targets=routing.return_targets(item) if case.status == "in_progress" else [],
     ), status
 
 
-@bp.route("/tasks/<int:item_id>", methods=["GET", "POST"])
+@bp.route("/tasks/<int:work_item_id>", methods=["GET", "POST"])
 @roles_required()
-def show_task(item_id: int):
-    item = task_service.get_visible_item(item_id, current_user)
+def show_task(work_item_id: int):
+    item = task_service.get_visible_item(work_item_id, current_user)
     if item.state == "open" and item.form_key == item.case.item.intake_form:
         # The window's intake step is decided on its own page (accept, notice, refuse).
         return redirect(url_for("intake.decide", case_no=item.case.case_no))
@@ -127,10 +129,10 @@ def show_task(item_id: int):
     form = get_registry().get(item.form_key) if item.form_key else None
     data = form.coerce(request.form) if form else {}
     try:
-        case = task_service.complete_task(item_id, current_user, data)
+        case = task_service.complete_task(work_item_id, current_user, data)
     except ValidationFailed as exc:
         db.session.rollback()
-        return _render_task(task_service.get_visible_item(item_id, current_user), data,
+        return _render_task(task_service.get_visible_item(work_item_id, current_user), data,
                             exc.fields or {"_form": exc.message}, 422)
     db.session.commit()
     flash(_("Step completed for case %(case_no)s.", case_no=case.case_no), "success")

@@ -14,82 +14,82 @@ from app.services.notices import notifications
 bp = Blueprint("actions", __name__)
 
 
-def _back(item_id: int, message: str, category: str = "success"):
+def _back(work_item_id: int, message: str, category: str = "success"):
     flash(message, category)
-    return redirect(url_for("inbox.show_task", item_id=item_id))
+    return redirect(url_for("inbox.show_task", work_item_id=work_item_id))
 
 
-def _refused(item_id: int, exc: ValidationFailed):
+def _refused(work_item_id: int, exc: ValidationFailed):
     """Show what was wrong on the task page; nothing was changed."""
     db.session.rollback()
-    return _back(item_id, "; ".join(exc.fields.values()) if exc.fields else exc.message, "danger")
+    return _back(work_item_id, "; ".join(exc.fields.values()) if exc.fields else exc.message, "danger")
 
 
-@bp.route("/tasks/<int:item_id>/return", methods=["POST"])
+@bp.route("/tasks/<int:work_item_id>/return", methods=["POST"])
 @roles_required()
-def return_task(item_id: int):
+def return_task(work_item_id: int):
     target = request.form.get("target_id", type=int)
     try:
-        routing.return_task(item_id, current_user, request.form.get("reason"), target)
+        routing.return_task(work_item_id, current_user, request.form.get("reason"), target)
     except ValidationFailed as exc:
-        return _refused(item_id, exc)
+        return _refused(work_item_id, exc)
     db.session.commit()
     flash(_("The case was returned with your reason."), "success")
     return redirect(url_for("inbox.index"))
 
 
-@bp.route("/tasks/<int:item_id>/transfer", methods=["POST"])
+@bp.route("/tasks/<int:work_item_id>/transfer", methods=["POST"])
 @roles_required()
-def transfer_task(item_id: int):
+def transfer_task(work_item_id: int):
     try:
-        routing.transfer_task(item_id, current_user, request.form.get("department"), request.form.get("reason"))
+        routing.transfer_task(work_item_id, current_user, request.form.get("department"), request.form.get("reason"))
     except ValidationFailed as exc:
-        return _refused(item_id, exc)
+        return _refused(work_item_id, exc)
     db.session.commit()
     flash(_("The task was transferred."), "success")
     return redirect(url_for("inbox.index"))
 
 
-@bp.route("/tasks/<int:item_id>/suspend", methods=["POST"])
+@bp.route("/tasks/<int:work_item_id>/suspend", methods=["POST"])
 @roles_required()
-def suspend_case(item_id: int):
+def suspend_case(work_item_id: int):
     try:
-        routing.suspend_case(item_id, current_user, request.form.get("type"), request.form.get("reason"),
+        routing.suspend_case(work_item_id, current_user, request.form.get("type"), request.form.get("reason"),
                              request.form.get("expected_end"))
     except ValidationFailed as exc:
-        return _refused(item_id, exc)
+        return _refused(work_item_id, exc)
     db.session.commit()
-    return _back(item_id, _("The case is suspended; its tasks are paused."))
+    return _back(work_item_id, _("The case is suspended; its tasks are paused."))
 
 
-@bp.route("/tasks/<int:item_id>/resume", methods=["POST"])
+@bp.route("/tasks/<int:work_item_id>/resume", methods=["POST"])
 @roles_required()
-def resume_case(item_id: int):
-    routing.resume_case(item_id, current_user, request.form.get("note"))
+def resume_case(work_item_id: int):
+    routing.resume_case(work_item_id, current_user, request.form.get("note"))
     db.session.commit()
-    return _back(item_id, _("The case is running again."))
+    return _back(work_item_id, _("The case is running again."))
 
 
-@bp.route("/tasks/<int:item_id>/extend", methods=["POST"])
+@bp.route("/tasks/<int:work_item_id>/extend", methods=["POST"])
 @roles_required()
-def extend_limit(item_id: int):
+def extend_limit(work_item_id: int):
     try:
-        routing.extend_limit(item_id, current_user, request.form.get("days", type=int), request.form.get("reason"))
+        routing.extend_limit(work_item_id, current_user, request.form.get("days", type=int), request.form.get("reason"))
     except ValidationFailed as exc:
-        return _refused(item_id, exc)
+        return _refused(work_item_id, exc)
     db.session.commit()
-    return _back(item_id, _("The time limit was extended."))
+    return _back(work_item_id, _("The time limit was extended."))
 
 
-@bp.route("/tasks/<int:item_id>/request-supplement", methods=["POST"])
+@bp.route("/tasks/<int:work_item_id>/request-supplement", methods=["POST"])
 @roles_required()
-def request_supplement(item_id: int):
+def request_supplement(work_item_id: int):
     try:
-        routing.request_supplement(item_id, current_user, request.form.get("reason"))
+        routing.request_supplement(work_item_id, current_user, request.form.get("reason"))
     except ValidationFailed as exc:
-        return _refused(item_id, exc)
+        return _refused(work_item_id, exc)
     db.session.commit()
-    return _back(item_id, _("The case waits for the applicant's materials; the front desk registers them."))
+    return _back(work_item_id, _("The case waits for the applicant's materials; the front desk registers them."))
 
 
 @bp.route("/cases/<case_no>/withdraw", methods=["POST"])

@@ -146,7 +146,7 @@ MAX_FILTER_CHARS = 200
 class InboxFilters:
     """What an inbox list is narrowed and ordered by; empty fields do not filter."""
 
-    item: str | None = None
+    service_item: str | None = None  # 实施编码 of the service item (事项), not a work item
     step: str | None = None
     due: str | None = None
     created_from: date | None = None
@@ -156,7 +156,7 @@ class InboxFilters:
 
     def as_args(self) -> dict[str, str]:
         """The filters as query-string arguments, for links that must keep them."""
-        args = {"item": self.item, "step": self.step, "due": self.due, "department": self.department,
+        args = {"item": self.service_item, "step": self.step, "due": self.due, "department": self.department,
                 "sort": self.sort,
                 "from": self.created_from.isoformat() if self.created_from else None,
                 "to": self.created_to.isoformat() if self.created_to else None}
@@ -173,7 +173,7 @@ def parse_inbox_filters(args: Mapping[str, str]) -> InboxFilters:
     reader = QueryArgs(args)
     due, sort = reader.choice("due", DUE_STATES), reader.choice("sort", SORTS)
     created_from, created_to = reader.period()
-    filters = InboxFilters(item=reader.text("item", MAX_FILTER_CHARS), step=reader.text("step", MAX_FILTER_CHARS),
+    filters = InboxFilters(service_item=reader.text("item", MAX_FILTER_CHARS), step=reader.text("step", MAX_FILTER_CHARS),
                            due=due, created_from=created_from, created_to=created_to,
                            department=reader.text("department", MAX_FILTER_CHARS), sort=sort)
     reader.done()
@@ -258,9 +258,9 @@ def inbox_query(user: Actor, view: str, filters: InboxFilters, now: datetime | N
     query = select(WorkItem).where(*_view_conditions(user, view))
     if filters.department:
         query = query.where(WorkItem.department_code == filters.department)
-    if filters.item:
+    if filters.service_item:
         # EXISTS rather than a join, so the eager loads below stay the only joins to case and item.
-        query = query.where(WorkItem.case.has(Case.item.has(ServiceItem.code == filters.item)))
+        query = query.where(WorkItem.case.has(Case.item.has(ServiceItem.code == filters.service_item)))
     if filters.step:
         query = query.where(or_(WorkItem.bpmn_id == filters.step, WorkItem.name == filters.step))
     if filters.due:

@@ -21,76 +21,76 @@ def _case_json(case) -> dict:
             "open_tasks": [task_json(i) for i in open_work_items(case.id)]}
 
 
-@api_bp.post("/tasks/<int:item_id>/return")
+@api_bp.post("/tasks/<int:work_item_id>/return")
 @api_auth()
-def return_task(item_id: int):
+def return_task(work_item_id: int):
     body = json_object(optional=True)
     target = body.get("target_id")
     if target is not None and not isinstance(target, int):
         raise ValidationFailed(_("Please correct the highlighted fields."), {"target": _("Must be a task id.")})
-    case = routing.return_task(item_id, g.api_user, body.get("reason"), target)
+    case = routing.return_task(work_item_id, g.api_user, body.get("reason"), target)
     db.session.commit()
     return jsonify(_case_json(case))
 
 
-@api_bp.get("/tasks/<int:item_id>/return-targets")
+@api_bp.get("/tasks/<int:work_item_id>/return-targets")
 @api_auth()
-def return_targets(item_id: int):
-    item = task_service.get_visible_item(item_id, g.api_user)
+def return_targets(work_item_id: int):
+    item = task_service.get_visible_item(work_item_id, g.api_user)
     return jsonify([task_json(step) for step in routing.return_targets(item)])
 
 
-@api_bp.post("/tasks/<int:item_id>/transfer")
+@api_bp.post("/tasks/<int:work_item_id>/transfer")
 @api_auth()
-def transfer_task(item_id: int):
+def transfer_task(work_item_id: int):
     body = json_object(optional=True)
-    item = routing.transfer_task(item_id, g.api_user, body.get("department"), body.get("reason"))
+    item = routing.transfer_task(work_item_id, g.api_user, body.get("department"), body.get("reason"))
     db.session.commit()
     return jsonify(task_json(item))
 
 
-@api_bp.post("/tasks/<int:item_id>/suspend")
+@api_bp.post("/tasks/<int:work_item_id>/suspend")
 @api_auth()
-def suspend_case(item_id: int):
+def suspend_case(work_item_id: int):
     body = json_object(optional=True)
-    case = routing.suspend_case(item_id, g.api_user, body.get("type"), body.get("reason"), body.get("expected_end"))
+    case = routing.suspend_case(work_item_id, g.api_user, body.get("type"), body.get("reason"), body.get("expected_end"))
     db.session.commit()
     return jsonify({**_case_json(case), "suspension": {
         "type": case.suspension_type, "reason": case.suspension_reason, "since": iso(case.suspended_at),
         "expected_end": case.suspension_expected_end.isoformat()}})
 
 
-@api_bp.post("/tasks/<int:item_id>/resume")
+@api_bp.post("/tasks/<int:work_item_id>/resume")
 @api_auth()
-def resume_case(item_id: int):
-    case = routing.resume_case(item_id, g.api_user, json_object(optional=True).get("note"))
+def resume_case(work_item_id: int):
+    case = routing.resume_case(work_item_id, g.api_user, json_object(optional=True).get("note"))
     db.session.commit()
     return jsonify(_case_json(case))
 
 
-@api_bp.post("/tasks/<int:item_id>/extend")
+@api_bp.post("/tasks/<int:work_item_id>/extend")
 @api_auth()
-def extend_limit(item_id: int):
+def extend_limit(work_item_id: int):
     body = json_object(optional=True)
-    case = routing.extend_limit(item_id, g.api_user, body.get("days"), body.get("reason"))
+    case = routing.extend_limit(work_item_id, g.api_user, body.get("days"), body.get("reason"))
     db.session.commit()
     return jsonify({**_case_json(case), "committed_due_at": iso(case.committed_due_at),
                     "statutory_due_at": iso(case.statutory_due_at),
                     "extension_working_days": case.extension_working_days})
 
 
-@api_bp.post("/tasks/<int:item_id>/request-supplement")
+@api_bp.post("/tasks/<int:work_item_id>/request-supplement")
 @api_auth()
-def request_supplement(item_id: int):
-    case = routing.request_supplement(item_id, g.api_user, json_object(optional=True).get("reason"))
+def request_supplement(work_item_id: int):
+    case = routing.request_supplement(work_item_id, g.api_user, json_object(optional=True).get("reason"))
     db.session.commit()
     return jsonify(_case_json(case))
 
 
-@api_bp.post("/tasks/<int:item_id>/withdraw")
+@api_bp.post("/tasks/<int:work_item_id>/withdraw")
 @api_auth("front_desk")
-def withdraw_by_task(item_id: int):
-    item = db.session.get(WorkItem, item_id)
+def withdraw_by_task(work_item_id: int):
+    item = db.session.get(WorkItem, work_item_id)
     if item is None:
         raise NotFound(_("Task not found."))
     case = routing.withdraw_case(item.case.case_no, g.api_user, json_object(optional=True).get("reason"))

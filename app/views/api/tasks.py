@@ -54,10 +54,10 @@ def task_counts():
     return jsonify(task_service.inbox_counts(g.api_user))
 
 
-@api_bp.get("/tasks/<int:item_id>")
+@api_bp.get("/tasks/<int:work_item_id>")
 @api_auth()
-def get_task(item_id: int):
-    item = task_service.get_visible_item(item_id, g.api_user)
+def get_task(work_item_id: int):
+    item = task_service.get_visible_item(work_item_id, g.api_user)
     body = task_json(item)
     body["case_status"] = item.case.status
     body["data"] = item.data
@@ -65,45 +65,45 @@ def get_task(item_id: int):
     return jsonify(body)
 
 
-@api_bp.post("/tasks/<int:item_id>/claim")
+@api_bp.post("/tasks/<int:work_item_id>/claim")
 @api_auth()
-def claim_task(item_id: int):
-    item = task_service.claim_task(item_id, g.api_user)
+def claim_task(work_item_id: int):
+    item = task_service.claim_task(work_item_id, g.api_user)
     db.session.commit()
     return jsonify(task_json(item))
 
 
-@api_bp.post("/tasks/<int:item_id>/release")
+@api_bp.post("/tasks/<int:work_item_id>/release")
 @api_auth()
-def release_task(item_id: int):
-    item = task_service.release_task(item_id, g.api_user)
+def release_task(work_item_id: int):
+    item = task_service.release_task(work_item_id, g.api_user)
     db.session.commit()
     return jsonify(task_json(item))
 
 
-@api_bp.post("/tasks/<int:item_id>/complete")
+@api_bp.post("/tasks/<int:work_item_id>/complete")
 @api_auth()
-def complete_task(item_id: int):
+def complete_task(work_item_id: int):
     body = request.get_json(silent=True)
     body = body if isinstance(body, dict) else {}
     data = body.get("data", {})
     if not isinstance(data, dict):
         raise ValidationFailed(_("`data` must be a JSON object."), {})
-    case = task_service.complete_task(item_id, g.api_user, data, body.get("opinion"))
+    case = task_service.complete_task(work_item_id, g.api_user, data, body.get("opinion"))
     body = {"case_status": case.status, "case_no": case.case_no, "result": case.result}
     db.session.commit()
     return jsonify(body)
 
 
-@api_bp.post("/tasks/<int:item_id>/assign")
+@api_bp.post("/tasks/<int:work_item_id>/assign")
 @api_auth()
-def assign_task(item_id: int):
+def assign_task(work_item_id: int):
     """A department head gives an open task to a member of its department."""
     body = request.get_json(silent=True)
     user_id = body.get("user_id") if isinstance(body, dict) else None
     # JSON true is an int to Python; an id it is not.
     if isinstance(user_id, bool) or not isinstance(user_id, int):
         user_id = None
-    item = task_service.assign_task(item_id, g.api_user, user_id)
+    item = task_service.assign_task(work_item_id, g.api_user, user_id)
     db.session.commit()
     return jsonify(task_json(item))
