@@ -8,7 +8,8 @@
 4. department_inbox for the BULK department, with EXPLAIN ANALYZE of the statements it sends.
 
 Fresh cases are created through intake for every part, so the database gains a few hundred cases.
-Usage: python -m bench.profile_complete [COUNT]   (DATABASE_URL: the bench database after bench/run)
+Usage: python -m bench.profile_complete [COUNT]   (DATABASE_URL: the bench database after bench/run;
+BENCH_PROFILE_COUNT in bench/run --profile)
 """
 from __future__ import annotations
 
@@ -131,7 +132,7 @@ def service_path(count: int, timer: SqlTimer) -> None:
     print(_stats_text(profiler, "cumulative",
                       r"/app/|logging/__init__.py:\d+\((_log|handle|emit)\)|json/(en|de)coder", 40))
 
-    ids = open_items(200)
+    ids = open_items(min(200, count))
     began = time.perf_counter()
     for item_id in ids:
         complete(item_id, handler_id)
@@ -139,8 +140,8 @@ def service_path(count: int, timer: SqlTimer) -> None:
           f"(service call + commit, one process, no HTTP)\n")
 
 
-def http_path(app: Flask, timer: SqlTimer) -> None:
-    ids = open_items(220)
+def http_path(app: Flask, timer: SqlTimer, count: int) -> None:
+    ids = open_items(min(200, count) + WARMUP)
     client = app.test_client()
     token = client.post("/api/v1/auth/token",
                         json={"username": "handler", "password": org.DEMO_PASSWORD}).get_json()["token"]
@@ -161,7 +162,7 @@ def http_path(app: Flask, timer: SqlTimer) -> None:
     print(f"== POST /api/v1/tasks/<id>/complete through the test client, unprofiled: "
           f"{(time.perf_counter() - began) / done * 1000:.2f} ms per request")
     timer.report(done, "SQL")
-    ids = open_items(150)
+    ids = open_items(min(150, count))
     profiler = cProfile.Profile()
     profiler.enable()
     for item_id in ids:
@@ -171,13 +172,13 @@ def http_path(app: Flask, timer: SqlTimer) -> None:
     print(_stats_text(profiler, "cumulative", _HTTP_FUNCTIONS, 30))
 
 
-def inbox(timer: SqlTimer) -> None:
+def inbox(timer: SqlTimer, count: int) -> None:
     bulk = db.session.scalar(select(User).where(User.username == BULK_USER))
     if bulk is None:
         print("no BULK department: inbox part skipped")
         return
     timer.reset()
-    calls = 50
+    calls = min(50, count)
     began = time.perf_counter()
     for _ in range(calls):
         page = task_service.department_inbox(bulk, page=1, per_page=100)
@@ -217,8 +218,8 @@ def main() -> None:
     with app.app_context():
         timer = SqlTimer(db.engine)
         service_path(count, timer)
-        http_path(app, timer)
-        inbox(timer)
+        http_path(app, timer, count)
+        inbox(timer, count)
 
 
 if __name__ == "__main__":
