@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask
 
-from app import auth, error_pages, i18n, shared_cache, vendor, web_security
+from app import auth, error_pages, i18n, shared_cache, unit_of_work, vendor, web_security
 from app.cli import register_commands
 from app.config import INSTANCE_DIR, PROJECT_ROOT, Config
 from app.engine import register_script_function
@@ -40,6 +40,7 @@ def create_app(config_object: type | object = Config, **overrides) -> Flask:
     web_security.register(app)
     register_blueprints(app)
     error_pages.register_error_handlers(app)
+    unit_of_work.register(app)
     vendor.register(app)
     register_commands(app)
     register_script_function("working_days_ahead", working_days_ahead)

@@ -120,3 +120,13 @@ def test_services_do_not_keep_state_in_the_request_context():
             if isinstance(node, ast.ImportFrom) and node.module == "flask" and any(a.name == "g" for a in node.names):
                 offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_views_do_not_commit():
+    """A request is committed in one place (app/unit_of_work.py), after its view answered."""
+    offenders = []
+    for path, tree in _modules("views"):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "commit":
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []

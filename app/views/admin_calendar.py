@@ -48,7 +48,6 @@ def import_any_year():
     except ValidationFailed as exc:
         db.session.rollback()
         return render_template("admin/calendar.html", years=business_calendar.year_summaries(), error=exc), 422
-    db.session.commit()
     flash(_("Calendar %(year)d imported.", year=stored.year), "success")
     return redirect(url_for("admin_calendar.edit_year", year=stored.year))
 
@@ -68,7 +67,6 @@ def import_year(year: int):
     except ValidationFailed as exc:
         db.session.rollback()
         return _year_page(year, 422, exc)
-    db.session.commit()
     flash(_("Calendar %(year)d imported.", year=year), "success")
     return redirect(url_for("admin_calendar.edit_year", year=year))
 
@@ -85,7 +83,6 @@ def save_day(year: int):
     except ValidationFailed as exc:
         db.session.rollback()
         return _year_page(year, 422, exc, form)
-    db.session.commit()
     flash(_("%(date)s saved.", date=day.isoformat()), "success")
     return redirect(url_for("admin_calendar.edit_year", year=year))
 
@@ -97,7 +94,6 @@ def remove_day(year: int, day: str):
     if parsed is None:
         abort(404)
     business_calendar.remove_day(year, parsed, current_user)
-    db.session.commit()
     flash(_("%(date)s removed; it follows the Monday-to-Friday rule again.", date=parsed.isoformat()), "success")
     return redirect(url_for("admin_calendar.edit_year", year=year))
 
@@ -113,7 +109,6 @@ def api_year(year: int):
 def api_replace_year(year: int):
     entries = business_calendar.entries_from_json(request.get_json(silent=True))
     business_calendar.replace_year(year, entries, g.api_user, source="api")
-    db.session.commit()
     return jsonify(business_calendar.year_json(year))
 
 

@@ -7,7 +7,6 @@ from flask_babel import lazy_gettext as _l
 
 from app.auth import roles_required
 from app.errors import NotFound
-from app.extensions import db
 from app.services.notices import outbox
 
 bp = Blueprint("admin_outbox", __name__, url_prefix="/admin")
@@ -31,7 +30,6 @@ def retry(message_id: int):
     if not outbox.retry_now(message_id):
         # Unknown, or sent meanwhile (perhaps by the attempt that was already running).
         raise NotFound(_("This message does not exist or has already been sent."))
-    db.session.commit()
     flash(_("The message will be retried shortly."), "success")
     return redirect(url_for("admin_outbox.index"))
 
@@ -40,6 +38,5 @@ def retry(message_id: int):
 @roles_required("admin")
 def retry_failed():
     count = outbox.retry_now()
-    db.session.commit()
     flash(_("Failed messages queued for retry: %(count)d.", count=count), "success")
     return redirect(url_for("admin_outbox.index"))

@@ -13,7 +13,6 @@ from flask_login import current_user
 from app.archive.metadata import RETENTION_LABELS
 from app.auth import roles_required
 from app.errors import NotFound, ValidationFailed
-from app.extensions import db
 from app.models.archive import FILING_STATES
 from app.models.item import RETENTION_PERIODS
 from app.services.archive import filing
@@ -98,7 +97,6 @@ def retry(case_no: str):
     """Put a failed filing back in the queue (after the missing material was restored)."""
     package = filing.package_of_case(case_no)
     filing.retry_failed(package, current_user)
-    db.session.commit()
     flash(_("The filing was queued again; the next filing run builds the package."), "success")
     return redirect(url_for("archive.case_filing", case_no=case_no))
 
@@ -135,7 +133,6 @@ def check(archival_code: str):
     """Run the four-property checks (四性检测) again and store the new report."""
     package = archive_search.package_by_code(archival_code)
     report = filing.check_sealed(package)
-    db.session.commit()
     failed = archive_search.check_failures(report)
     if failed:
         flash(_("Some checks failed: %(codes)s.", codes=", ".join(failed)), "danger")

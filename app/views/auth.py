@@ -14,6 +14,7 @@ from app.i18n import LANG_COOKIE
 from app.services.accounts import credentials, sessions
 from app.services.accounts.throttle import TooManyAttempts
 from app.services.org import users as user_service
+from app.unit_of_work import keep_what_was_written
 from app.views.landing import landing_url
 
 bp = Blueprint("auth", __name__)
@@ -46,7 +47,7 @@ def login():
         flash(exc.message, "danger")
         return _login_page(username, 429, exc.retry_after)
     if user is None:
-        db.session.commit()  # the failure counts, whatever happens next
+        keep_what_was_written()  # the refused attempt counts
         flash(_("Wrong username or password."), "danger")
         return _login_page(username, 401)
     # A fresh session: nothing of what this browser carried before logging in survives.
@@ -54,7 +55,6 @@ def login():
     session.permanent = True
     session[SESSION_ID_KEY] = sessions.start_session(user, request.remote_addr, request.user_agent.string)
     login_user(user)
-    db.session.commit()
     if user.must_change_password:
         return redirect(url_for("auth.change_password"))
     return redirect(_safe_next(request.args.get("next")) or landing_url(user))
@@ -64,7 +64,6 @@ def login():
 @roles_required()
 def logout():
     sessions.end_session(session.get(SESSION_ID_KEY))
-    db.session.commit()
     logout_user()
     session.clear()  # a query password kept for reprints leaves with the clerk
     flash(_("You have logged out."), "info")
@@ -81,13 +80,12 @@ def change_password():
             user_service.change_own_password(current_user, request.form.get("current", ""),
                                              request.form.get("new", ""), keep_session=session.get(SESSION_ID_KEY))
         except ValidationFailed as exc:
-            db.session.commit()  # a wrong current password counts against the throttle
+            keep_what_was_written()  # the refused attempt counts
             errors = exc.fields or {"new": exc.message}
         except TooManyAttempts as exc:
             db.session.rollback()
             errors = {"current": exc.message}
         else:
-            db.session.commit()
             flash(_("Your password was changed. Your other sessions were logged out."), "success")
             return redirect(landing_url(current_user))
     status = 422 if errors else 200

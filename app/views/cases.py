@@ -85,7 +85,6 @@ def document_pdf(case_no: str, doc_no: str):
         pdf = render_pdf(documents.with_query_code(document.content, query_code))
         return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=f"{doc_no}.pdf")
     path = documents.stored_pdf(document)
-    db.session.commit()
     return send_file(path, mimetype="application/pdf", download_name=f"{doc_no}.pdf")
 
 

@@ -77,7 +77,6 @@ def new_process():
         db.session.rollback()
         return render_template("designer/index.html", processes=process_versions.process_list(),
                                new_error=exc.message, new_values=request.form), exc.status
-    db.session.commit()
     return redirect(url_for("designer.edit", process_id=process_id))
 
 
@@ -144,7 +143,6 @@ def save_draft(process_id: str):
     body = _json_body()
     draft, check = designer.save_draft(process_id, body.get("revision"), body.get("bpmn"), body.get("forms", {}),
                                        body.get("item"), current_user)
-    db.session.commit()
     return jsonify({"revision": draft.revision, "saved_at": draft.updated_at.isoformat(),
                     "problems": check.as_dicts()})
 
@@ -163,7 +161,6 @@ def validate_draft(process_id: str):
 @json_errors
 def deploy(process_id: str):
     version, check = designer.deploy_draft(process_id, _json_body().get("revision"), current_user)
-    db.session.commit()
     return jsonify({"version": version.version, "problems": check.as_dicts(),
                     "process_url": url_for("designer.process", process_id=process_id)}), 201
 
@@ -214,7 +211,6 @@ def upload():
         db.session.rollback()
         return render_template("designer/upload.html", error=exc.message, problems=getattr(exc, "problems", None),
                                filename=upload_file.filename), exc.status
-    db.session.commit()
     if version is None:
         message = _("No problems found.") if check_only else _("Nothing changed: this file is already deployed.")
         return render_template("designer/upload.html", notice=message, problems=check.as_dicts(),
@@ -235,7 +231,6 @@ def migration(process_id: str, number: int):
             db.session.rollback()
             flash(exc.message, "warning")
             return redirect(url_for("designer.migration", process_id=process_id, number=number))
-        db.session.commit()
         flash(_("%(moved)s case(s) moved to version %(version)s, %(refused)s refused.",
                 moved=len(run.moved), version=number, refused=len(run.refused)),
               "success" if not run.refused else "warning")

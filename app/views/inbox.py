@@ -45,18 +45,18 @@ def index():
         raise ValidationFailed(_("Some filters are not valid."), exc.fields) from None
     page = max(request.args.get("page", 1, type=int), 1)
     now = utcnow()
-    counts = task_service.inbox_counts(current_user)
+    counts = task_service.inbox_counts(current_user, capped=True)
     # Unfiltered, the tab's count is the list's total: no need to count the same rows twice.
-    total = counts.get(view) if filters.is_empty and view != "handled" else None
+    total = counts.get(view) if filters.is_empty else None
     pagination = task_service.inbox_page(current_user, view, filters, page=page, now=now,
-                                         per_page=current_app.config["PAGE_SIZE"], total=total)
+                                         per_page=current_app.config["PAGE_SIZE"], total=total, capped=True)
     members = {}
     if view == "department":
         members = task_service.department_members(sorted({item.department_code for item in pagination.items}))
     context = dict(
         view=view, filters=filters, pagination=pagination, now=now, members=members,
         counts=counts, due_state=task_service.due_state,
-        handled_cap=task_service.HANDLED_COUNT_CAP,
+        count_cap=task_service.COUNT_CAP,
         tabs=[tab for tab in TABS if tab != "department" or task_service.is_department_head(current_user)],
         list_url=_list_url, no_filters=task_service.InboxFilters(),
     )
@@ -78,7 +78,6 @@ def index():
 @roles_required()
 def claim(work_item_id: int):
     task_service.claim_task(work_item_id, current_user)
-    db.session.commit()
     flash(_("Task claimed."), "success")
     return redirect(url_for("inbox.show_task", work_item_id=work_item_id))
 
@@ -87,7 +86,6 @@ def claim(work_item_id: int):
 @roles_required()
 def release(work_item_id: int):
     task_service.release_task(work_item_id, current_user)
-    db.session.commit()
     flash(_("Task returned to the department pool."), "info")
     return redirect(url_for("inbox.index"))
 
@@ -97,7 +95,6 @@ def release(work_item_id: int):
 def assign(work_item_id: int):
     """A department head gives an open task to a member of the department."""
     item = task_service.assign_task(work_item_id, current_user, request.form.get("user_id", type=int))
-    db.session.commit()
     flash(_("Task assigned to %(name)s.", name=item.claimed_by.display_name), "success")
     back = request.form.get("next") or ""
     # Only back to an inbox list of this site: the field comes from the page but could be forged.
@@ -134,6 +131,5 @@ def show_task(work_item_id: int):
         db.session.rollback()
         return _render_task(task_service.get_visible_item(work_item_id, current_user), data,
                             exc.fields or {"_form": exc.message}, 422)
-    db.session.commit()
     flash(_("Step completed for case %(case_no)s.", case_no=case.case_no), "success")
     return redirect(url_for("inbox.index"))

@@ -130,7 +130,6 @@ def application_form(code: str):
             db.session.rollback()  # nothing of the refused application stays in the session
             errors = exc.fields or {"_form": exc.message}
         else:
-            db.session.commit()
             _remember_query_code(submission.case, submission.query_code)
             return _after_decision(submission.case)
     return render_template(
@@ -158,7 +157,6 @@ def decide(case_no: str):
     except ValidationFailed as exc:
         db.session.rollback()
         return _case_page("intake/decide.html", get_case(case_no), exc.fields or {"_form": exc.message}, 422)
-    db.session.commit()
     return _after_decision(case)
 
 
@@ -175,7 +173,6 @@ def supplement(case_no: str):
     except ValidationFailed as exc:
         db.session.rollback()
         return _case_page("intake/supplement.html", get_case(case_no), exc.fields or {"_form": exc.message}, 422)
-    db.session.commit()
     if case.status == "pre_review":
         return redirect(url_for("intake.decide", case_no=case_no))
     return redirect(url_for("cases.show", case_no=case_no))  # a supplement during handling

@@ -30,7 +30,6 @@ def departments():
             db.session.rollback()
             errors, status = exc.fields or {"code": exc.message}, exc.status
         else:
-            db.session.commit()
             flash(_("Department %(code)s created.", code=department.code), "success")
             return redirect(url_for("org_admin.departments"))
     tree = department_service.tree(department_service.all_departments())
@@ -56,7 +55,6 @@ def edit_department(code: str):
             errors, status = exc.fields or {"name": exc.message}, exc.status
             department = department_service.get_department(code)
         else:
-            db.session.commit()
             flash(_("Department %(code)s saved.", code=code), "success")
             return redirect(url_for("org_admin.departments"))
     tree = department_service.tree(department_service.all_departments())
@@ -107,7 +105,6 @@ def new_user():
     except ValidationFailed as exc:
         db.session.rollback()
         return _render_user(None, values, exc.fields or {"username": exc.message}, exc.status)
-    db.session.commit()
     flash(_("User %(username)s created. They can log in now.", username=user.username), "success")
     return redirect(url_for("org_admin.users"))
 
@@ -126,6 +123,5 @@ def edit_user(username: str):
         db.session.rollback()
         return _render_user(user_service.get_user(username), {**values, "username": username},
                             exc.fields or {"display_name": exc.message}, exc.status)
-    db.session.commit()
     flash(_("User %(username)s saved.", username=username), "success")
     return redirect(url_for("org_admin.users"))

@@ -49,7 +49,6 @@ def import_file():
                          sha256=hashlib.sha256(content).hexdigest(), uploaded_by_id=current_user.id)
     db.session.add(kept)
     plan = org_import.plan_import(kept.filename, content, current_user)
-    db.session.commit()
     return render_template("admin/org/import.html", upload=kept, plan=plan), 200 if plan.ok else 422
 
 
@@ -71,7 +70,6 @@ def apply_import(upload_id: int):
         plan = org_import.plan_import(kept.filename, kept.content, current_user)
         return render_template("admin/org/import.html", upload=kept, plan=plan), 422
     kept.applied_at = utcnow()
-    db.session.commit()
     return render_template("admin/org/imported.html", upload=kept, result=result)
 
 

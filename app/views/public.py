@@ -12,6 +12,7 @@ from app.errors import ServiceError, ValidationFailed
 from app.extensions import db
 from app.services.cases import public_query
 from app.services.supervision import ratings as rating_service
+from app.unit_of_work import keep_what_was_written
 from app.views.helpers import local_time
 
 bp = Blueprint("public", __name__)
@@ -42,7 +43,7 @@ def _page(status: int = 200, *, case_no: str = "", view: dict | None = None, que
 def _refusal(exc: ServiceError, case_no: str):
     """The query form again with the refusal; a wrong guess is committed so it counts."""
     if isinstance(exc, public_query.WrongQueryCode):
-        db.session.commit()
+        keep_what_was_written()
     else:
         db.session.rollback()
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, public_query.TooManyAttempts) else None
@@ -55,7 +56,7 @@ def _show(case_no: str, query_code: str, status: int = 200, **extra):
         view = public_query.query_case(case_no, query_code)
     except ServiceError as exc:
         return _refusal(exc, case_no)
-    db.session.commit()
+    keep_what_was_written()  # the right password was given, also when the page then shows a refusal
     return _page(status, case_no=case_no, view=view, query_code=query_code, **extra)
 
 
@@ -87,7 +88,6 @@ def rate():
         db.session.rollback()
         return _show(case_no, query_code, exc.status, error=exc.message)
     view = public_query.public_view(rating.case)
-    db.session.commit()
     flash(_("Thank you for your rating."), "success")
     return _page(case_no=case_no, view=view)
 
@@ -115,6 +115,5 @@ def follow_up_action(follow_up_id: int):
         raise ValidationFailed(_("Please correct the highlighted fields."),
                                {"action": _("Choose whether to record a note or send the reply.")})
     rating_service.record_follow_up(follow_up_id, current_user, request.form.get("note"), reply=action == "reply")
-    db.session.commit()
     flash(_("The reply was recorded.") if action == "reply" else _("The note was recorded."), "success")
     return redirect(url_for("public.follow_ups", status=request.args.get("status")))

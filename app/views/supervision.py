@@ -13,7 +13,6 @@ from flask_login import current_user
 
 from app.auth import roles_required
 from app.errors import Forbidden, ValidationFailed
-from app.extensions import db
 from app.models.supervision import ALERT_LEVELS
 from app.services.supervision import orders, reports
 from app.views.helpers import department_name
@@ -76,7 +75,6 @@ def alerts():
 def alert_result(alert_id: int):
     """Record what came of an alert, then back to the same filtered page (refusals: the error page)."""
     orders.record_alert_result(alert_id, current_user, request.form.get("result"))
-    db.session.commit()
     flash(_("The result was recorded."), "success")
     # The list's filters come back as query arguments; only known ones are kept for the redirect.
     keep = {key: request.args[key] for key in ("department", "level", "rule", "from", "to", "page")
@@ -91,7 +89,6 @@ def issue_order(case_no: str):
     order = orders.issue_order(case_no, current_user, request.form.get("content"),
                                request.form.get("reply_working_days"))
     department = department_name(order.department_code)
-    db.session.commit()
     flash(_("The supervision order was sent to %(department)s.", department=department), "success")
     return redirect(url_for("cases.show", case_no=case_no))
 
@@ -119,7 +116,6 @@ def order_list():
 def reply_order(order_id: int):
     """The addressed department's reply (or a supervisor's); refusals answer 403, 404, 409 or 422."""
     orders.reply_to_order(order_id, current_user, request.form.get("reply"))
-    db.session.commit()
     flash(_("The reply was sent."), "success")
     status = request.args.get("status")
     return redirect(url_for("supervision.order_list", status=status if status in orders.ORDER_STATUSES else None))

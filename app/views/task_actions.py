@@ -33,7 +33,6 @@ def return_task(work_item_id: int):
         routing.return_task(work_item_id, current_user, request.form.get("reason"), target)
     except ValidationFailed as exc:
         return _refused(work_item_id, exc)
-    db.session.commit()
     flash(_("The case was returned with your reason."), "success")
     return redirect(url_for("inbox.index"))
 
@@ -45,7 +44,6 @@ def transfer_task(work_item_id: int):
         routing.transfer_task(work_item_id, current_user, request.form.get("department"), request.form.get("reason"))
     except ValidationFailed as exc:
         return _refused(work_item_id, exc)
-    db.session.commit()
     flash(_("The task was transferred."), "success")
     return redirect(url_for("inbox.index"))
 
@@ -58,7 +56,6 @@ def suspend_case(work_item_id: int):
                              request.form.get("expected_end"))
     except ValidationFailed as exc:
         return _refused(work_item_id, exc)
-    db.session.commit()
     return _back(work_item_id, _("The case is suspended; its tasks are paused."))
 
 
@@ -66,7 +63,6 @@ def suspend_case(work_item_id: int):
 @roles_required()
 def resume_case(work_item_id: int):
     routing.resume_case(work_item_id, current_user, request.form.get("note"))
-    db.session.commit()
     return _back(work_item_id, _("The case is running again."))
 
 
@@ -77,7 +73,6 @@ def extend_limit(work_item_id: int):
         routing.extend_limit(work_item_id, current_user, request.form.get("days", type=int), request.form.get("reason"))
     except ValidationFailed as exc:
         return _refused(work_item_id, exc)
-    db.session.commit()
     return _back(work_item_id, _("The time limit was extended."))
 
 
@@ -88,7 +83,6 @@ def request_supplement(work_item_id: int):
         routing.request_supplement(work_item_id, current_user, request.form.get("reason"))
     except ValidationFailed as exc:
         return _refused(work_item_id, exc)
-    db.session.commit()
     return _back(work_item_id, _("The case waits for the applicant's materials; the front desk registers them."))
 
 
@@ -101,7 +95,6 @@ def withdraw_case(case_no: str):
         db.session.rollback()
         flash("; ".join(exc.fields.values()) if exc.fields else exc.message, "danger")
         return redirect(url_for("cases.show", case_no=case_no))
-    db.session.commit()
     flash(_("The case was withdrawn."), "success")
     return redirect(url_for("cases.show", case_no=case_no))
 
@@ -118,5 +111,4 @@ def notification_list():
 @roles_required()
 def mark_read():
     notifications.mark_read(current_user, request.form.get("id", type=int))
-    db.session.commit()
     return redirect(request.form.get("next") or url_for("actions.notification_list"))

@@ -134,8 +134,10 @@ def complete_task(work_item_id: int, user: Actor, data: dict, opinion: str | Non
 VIEWS = ("mine", "pool", "handled", "department")
 DUE_STATES = ("overdue", "due_soon", "on_time", "no_due")
 SORTS = ("due", "-due", "created", "-created", "completed", "-completed")
-# Handled work is counted up to this many; beyond it the badge reads "10000+".
-HANDLED_COUNT_CAP = 10_000
+# Pages count up to this many rows, beyond which they read "10000+": counting a department's
+# hundred thousand open items on every page view cost more than the rest of the page. Handled
+# work is always counted so (it grows without end); the API counts open work exactly.
+COUNT_CAP = 10_000
 # Items whose deadline falls within this window from now count as due soon.
 DUE_SOON_WITHIN = timedelta(hours=24)
 # Filter values are codes and step names; anything longer is not a value we could match.
@@ -278,35 +280,36 @@ def inbox_query(user: Actor, view: str, filters: InboxFilters, now: datetime | N
 
 
 def _capped_count(query: Select) -> int:
-    """How many rows, counting no further than HANDLED_COUNT_CAP + 1 (a year's work is shown as 'cap+')."""
-    rows = query.with_only_columns(WorkItem.id).order_by(None).limit(HANDLED_COUNT_CAP + 1).subquery()
+    """How many rows, counting no further than COUNT_CAP + 1 (shown as 'cap+')."""
+    rows = query.with_only_columns(WorkItem.id).order_by(None).limit(COUNT_CAP + 1).subquery()
     return db.session.scalar(select(func.count()).select_from(rows))
 
 
 def inbox_page(user: Actor, view: str, filters: InboxFilters, *, page: int = 1, per_page: int = 50,
-               now: datetime | None = None, total: int | None = None):
-    """One page of an inbox view with the total count (capped for handled work; given if known)."""
+               now: datetime | None = None, total: int | None = None, capped: bool = False):
+    """One page of an inbox view with the total count (given if known; capped for handled work, and
+    for every view with `capped`)."""
     query = inbox_query(user, view, filters, now)
     if total is not None:
         pagination = db.paginate(query, page=page, per_page=per_page, error_out=False, count=False)
         pagination.total = total
         return pagination
-    if view != "handled":
+    if view != "handled" and not capped:
         return db.paginate(query, page=page, per_page=per_page, error_out=False, count=True)
-    # A clerk's handled work grows without end: counting all of it on every page view is wasted.
     pagination = db.paginate(query, page=page, per_page=per_page, error_out=False, count=False)
     pagination.total = _capped_count(query)
     return pagination
 
 
-def inbox_counts(user: Actor) -> dict[str, int]:
-    """Unfiltered totals per view in one statement (handled capped); department only for heads."""
+def inbox_counts(user: Actor, capped: bool = False) -> dict[str, int]:
+    """Unfiltered totals per view in one statement (handled capped, every view with `capped`);
+    department only for heads."""
     views = ["mine", "pool", "handled"] + (["department"] if is_department_head(user) else [])
     counts = []
     for view in views:
         rows = select(WorkItem.id).where(*_view_conditions(user, view))
-        if view == "handled":
-            rows = rows.limit(HANDLED_COUNT_CAP + 1)
+        if view == "handled" or capped:
+            rows = rows.limit(COUNT_CAP + 1)
         counts.append(select(func.count()).select_from(rows.subquery()).scalar_subquery().label(view))
     return dict(db.session.execute(select(*counts)).one()._mapping)
 

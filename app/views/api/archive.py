@@ -5,7 +5,6 @@ from flask import g, jsonify, send_file
 
 from app.archive.metadata import RETENTION_LABELS
 from app.auth import api_auth
-from app.extensions import db
 from app.services.archive import filing
 from app.views.api import api_bp
 from app.views.api.serializers import iso
@@ -47,7 +46,6 @@ def case_archive_package(case_no: str):
 def check_case_archive(case_no: str):
     package = filing.package_of_case(case_no)
     filing.check_sealed(package)
-    db.session.commit()
     return jsonify(archive_json(package))
 
 
@@ -56,5 +54,4 @@ def check_case_archive(case_no: str):
 def retry_case_archive(case_no: str):
     package = filing.package_of_case(case_no)
     filing.retry_failed(package, g.api_user)
-    db.session.commit()
     return jsonify(archive_json(package))

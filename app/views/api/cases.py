@@ -6,7 +6,6 @@ from flask_babel import gettext as _
 
 from app.auth import api_auth
 from app.errors import NotFound, ValidationFailed
-from app.extensions import db
 from app.services.cases import applicants as applicant_service
 from app.services.cases import documents
 from app.services.cases import queries as case_service
@@ -87,7 +86,6 @@ def create_case():
                               submission_key=_submission_key())
     decision = parse_decision(body) if channel == "window" else None
     submission = submit_application(application, g.api_user, decision)
-    db.session.commit()
     if submission.duplicate:
         return jsonify({**_outcome_json(submission.case), "duplicate": True}), 200
     return jsonify({**_outcome_json(submission.case), "query_code": submission.query_code}), 201
@@ -97,7 +95,6 @@ def create_case():
 @api_auth("front_desk")
 def decide_case(case_no: str):
     case = decide_intake(case_no, parse_decision(json_object()), g.api_user)
-    db.session.commit()
     return jsonify(_outcome_json(case))
 
 
@@ -105,7 +102,6 @@ def decide_case(case_no: str):
 @api_auth("front_desk")
 def supplement_case(case_no: str):
     case = register_supplement(case_no, _materials(json_object().get("materials")), g.api_user)
-    db.session.commit()
     return jsonify(_outcome_json(case))
 
 
@@ -117,7 +113,6 @@ def get_document(case_no: str, doc_no: str):
     if document is None:
         raise NotFound(_("Document not found."))
     path = documents.stored_pdf(document)
-    db.session.commit()
     return send_file(path, mimetype="application/pdf", download_name=f"{document.doc_no}.pdf")
 
 

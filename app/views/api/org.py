@@ -8,6 +8,7 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.services.org import departments as department_service
 from app.services.org import users as user_service
+from app.unit_of_work import keep_what_was_written
 from app.views.api import api_bp
 from app.views.api.serializers import json_object
 
@@ -27,7 +28,6 @@ def list_departments():
 @api_auth("admin")
 def create_department():
     department = department_service.create_department(g.api_user, "api", json_object())
-    db.session.commit()
     return jsonify(_department_json(department, department_service.heads_by_department(department_id=department.id))), 201
 
 
@@ -35,7 +35,6 @@ def create_department():
 @api_auth("admin")
 def update_department(code: str):
     department = department_service.update_department(g.api_user, "api", code, json_object())
-    db.session.commit()
     return jsonify(_department_json(department, department_service.heads_by_department(department_id=department.id)))
 
 
@@ -51,7 +50,6 @@ def list_users():
 @api_auth("admin")
 def create_user():
     user = user_service.create_account(g.api_user, "api", json_object())
-    db.session.commit()
     return jsonify(user_service.user_record(user)), 201
 
 
@@ -66,7 +64,6 @@ def show_user(username: str):
 def update_user(username: str):
     user = user_service.update_account(g.api_user, "api", username, json_object(),
                                        keep_token_hash=g.api_user.token_hash)
-    db.session.commit()
     return jsonify(user_service.user_record(user))
 
 
@@ -78,7 +75,6 @@ def change_own_password():
         user_service.change_own_password(g.api_user, body.get("current"), body.get("new"),
                                          keep_token_hash=g.api_user.token_hash)
     except ValidationFailed:
-        db.session.commit()  # a wrong current password counts against the throttle; nothing else changed
+        keep_what_was_written()  # the refused attempt counts
         raise
-    db.session.commit()
     return "", 204

@@ -6,7 +6,6 @@ from flask_babel import gettext as _
 
 from app.auth import api_auth
 from app.errors import ValidationFailed
-from app.extensions import db
 from app.services.processes import designer
 from app.services.processes import migration as process_migration
 from app.services.processes import versions as process_versions
@@ -56,7 +55,6 @@ def upload_process():
     process_id = values.get("process_id") or None
     check_only = values.get("check_only", "").lower() in _TRUE
     version, check = designer.upload(xml, filename, forms, g.api_user, process_id, check_only)
-    db.session.commit()
     body = {"process_id": check.engine.process_id, "problems": check.as_dicts()}
     if version is None:
         latest = None if check_only else process_versions.get_latest(check.engine.process_id)
@@ -109,5 +107,4 @@ def migrate_cases(process_id: str, number: int):
     body = request.get_json(silent=True)
     run = process_migration.migrate_cases(process_id, number, body.get("cases") if isinstance(body, dict) else None,
                                           g.api_user)
-    db.session.commit()
     return jsonify({"process_id": process_id, "to_version": number, "moved": run.moved, "refused": run.refused})

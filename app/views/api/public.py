@@ -13,6 +13,7 @@ from app.extensions import db
 from app.models import RatingFollowUp
 from app.services.cases import public_query
 from app.services.supervision import ratings as rating_service
+from app.unit_of_work import keep_what_was_written
 from app.views.api import api_bp
 from app.views.api.serializers import iso, json_object
 
@@ -25,7 +26,7 @@ def _missing_code():
 def _refused(exc: ServiceError):
     """Answer a refused query password: a wrong guess is committed so it counts; a lock says when to retry."""
     if isinstance(exc, public_query.WrongQueryCode):
-        db.session.commit()
+        keep_what_was_written()
         raise exc
     db.session.rollback()
     response = make_response(error_response(exc.status, exc.message))
@@ -44,7 +45,6 @@ def public_case(case_no: str):
         body = public_query.query_case(case_no, query_code)
     except (public_query.WrongQueryCode, public_query.TooManyAttempts) as exc:
         return _refused(exc)
-    db.session.commit()
     return jsonify(body)
 
 
@@ -62,7 +62,6 @@ def rate_case(case_no: str):
         return _refused(exc)
     answer = {"case_no": rating.case.case_no, "channel": rating.channel, "code": rating.code,
               "follow_up_due_at": iso(rating.follow_up.due_at) if rating.follow_up else None}
-    db.session.commit()
     return jsonify(answer), 201
 
 
@@ -103,5 +102,4 @@ def act_on_follow_up(follow_up_id: int):
                                {"action": _("Choose whether to record a note or send the reply.")})
     follow_up = rating_service.record_follow_up(follow_up_id, g.api_user, body.get("note"), reply=action == "reply")
     answer = _follow_up_json(follow_up)
-    db.session.commit()
     return jsonify(answer)

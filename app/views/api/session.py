@@ -9,8 +9,8 @@ from flask_babel import gettext as _
 
 from app.auth import public
 from app.errors import Unauthorized
-from app.extensions import db
 from app.services.accounts.credentials import attempt_login, issue_token
+from app.unit_of_work import keep_what_was_written
 from app.views.api import api_bp
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.json")
@@ -23,11 +23,10 @@ def create_token():
     body = body if isinstance(body, dict) else {}
     user = attempt_login(str(body.get("username") or ""), str(body.get("password") or ""), request.remote_addr)
     if user is None:
-        db.session.commit()  # the failure counts against the throttle
+        keep_what_was_written()  # the refused attempt counts
         # One answer for unknown users and wrong passwords: nothing to learn from it.
         raise Unauthorized(_("Wrong username or password."))
     token = issue_token(user)
-    db.session.commit()
     return jsonify({"token": token, "username": user.username, "roles": sorted(user.role_set),
                     "must_change_password": user.must_change_password})
 

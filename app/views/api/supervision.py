@@ -6,7 +6,6 @@ from flask_babel import gettext as _
 
 from app.auth import api_auth
 from app.errors import Forbidden
-from app.extensions import db
 from app.models.base import utcnow
 from app.services.supervision import orders, reports
 from app.views.api import api_bp
@@ -98,7 +97,6 @@ def issue_supervision_order(case_no: str):
     body = json_object()
     order = orders.issue_order(case_no, g.api_user, body.get("content"), body.get("reply_working_days"))
     answer = _order_json(order)
-    db.session.commit()
     return jsonify(answer), 201
 
 
@@ -108,7 +106,6 @@ def reply_supervision_order(order_id: int):
     """{reply} from the department the order is addressed to (or a supervisor)."""
     order = orders.reply_to_order(order_id, g.api_user, json_object().get("reply"))
     answer = _order_json(order)
-    db.session.commit()
     return jsonify(answer)
 
 

@@ -29,7 +29,6 @@ def return_task(work_item_id: int):
     if target is not None and not isinstance(target, int):
         raise ValidationFailed(_("Please correct the highlighted fields."), {"target": _("Must be a task id.")})
     case = routing.return_task(work_item_id, g.api_user, body.get("reason"), target)
-    db.session.commit()
     return jsonify(_case_json(case))
 
 
@@ -45,7 +44,6 @@ def return_targets(work_item_id: int):
 def transfer_task(work_item_id: int):
     body = json_object(optional=True)
     item = routing.transfer_task(work_item_id, g.api_user, body.get("department"), body.get("reason"))
-    db.session.commit()
     return jsonify(task_json(item))
 
 
@@ -54,7 +52,6 @@ def transfer_task(work_item_id: int):
 def suspend_case(work_item_id: int):
     body = json_object(optional=True)
     case = routing.suspend_case(work_item_id, g.api_user, body.get("type"), body.get("reason"), body.get("expected_end"))
-    db.session.commit()
     return jsonify({**_case_json(case), "suspension": {
         "type": case.suspension_type, "reason": case.suspension_reason, "since": iso(case.suspended_at),
         "expected_end": case.suspension_expected_end.isoformat()}})
@@ -64,7 +61,6 @@ def suspend_case(work_item_id: int):
 @api_auth()
 def resume_case(work_item_id: int):
     case = routing.resume_case(work_item_id, g.api_user, json_object(optional=True).get("note"))
-    db.session.commit()
     return jsonify(_case_json(case))
 
 
@@ -73,7 +69,6 @@ def resume_case(work_item_id: int):
 def extend_limit(work_item_id: int):
     body = json_object(optional=True)
     case = routing.extend_limit(work_item_id, g.api_user, body.get("days"), body.get("reason"))
-    db.session.commit()
     return jsonify({**_case_json(case), "committed_due_at": iso(case.committed_due_at),
                     "statutory_due_at": iso(case.statutory_due_at),
                     "extension_working_days": case.extension_working_days})
@@ -83,7 +78,6 @@ def extend_limit(work_item_id: int):
 @api_auth()
 def request_supplement(work_item_id: int):
     case = routing.request_supplement(work_item_id, g.api_user, json_object(optional=True).get("reason"))
-    db.session.commit()
     return jsonify(_case_json(case))
 
 
@@ -94,7 +88,6 @@ def withdraw_by_task(work_item_id: int):
     if item is None:
         raise NotFound(_("Task not found."))
     case = routing.withdraw_case(item.case.case_no, g.api_user, json_object(optional=True).get("reason"))
-    db.session.commit()
     return jsonify(_case_json(case))
 
 
@@ -102,7 +95,6 @@ def withdraw_by_task(work_item_id: int):
 @api_auth("front_desk")
 def withdraw_case(case_no: str):
     case = routing.withdraw_case(case_no, g.api_user, json_object(optional=True).get("reason"))
-    db.session.commit()
     return jsonify(_case_json(case))
 
 
@@ -124,7 +116,6 @@ def list_notifications():
 def read_notification(notification_id: int):
     if not notifications.mark_read(g.api_user, notification_id):
         raise NotFound(_("No unread notification with this id."))
-    db.session.commit()
     return jsonify({"unread": notifications.unread_count(g.api_user)})
 
 
@@ -132,5 +123,4 @@ def read_notification(notification_id: int):
 @api_auth()
 def read_all_notifications():
     notifications.mark_read(g.api_user)
-    db.session.commit()
     return jsonify({"unread": 0})

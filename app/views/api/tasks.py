@@ -6,7 +6,6 @@ from flask_babel import gettext as _
 
 from app.auth import api_auth
 from app.errors import ValidationFailed
-from app.extensions import db
 from app.services.cases import tasks as task_service
 from app.taskforms import get_registry
 from app.views.api import api_bp
@@ -69,7 +68,6 @@ def get_task(work_item_id: int):
 @api_auth()
 def claim_task(work_item_id: int):
     item = task_service.claim_task(work_item_id, g.api_user)
-    db.session.commit()
     return jsonify(task_json(item))
 
 
@@ -77,7 +75,6 @@ def claim_task(work_item_id: int):
 @api_auth()
 def release_task(work_item_id: int):
     item = task_service.release_task(work_item_id, g.api_user)
-    db.session.commit()
     return jsonify(task_json(item))
 
 
@@ -91,7 +88,6 @@ def complete_task(work_item_id: int):
         raise ValidationFailed(_("`data` must be a JSON object."), {})
     case = task_service.complete_task(work_item_id, g.api_user, data, body.get("opinion"))
     body = {"case_status": case.status, "case_no": case.case_no, "result": case.result}
-    db.session.commit()
     return jsonify(body)
 
 
@@ -105,5 +101,4 @@ def assign_task(work_item_id: int):
     if isinstance(user_id, bool) or not isinstance(user_id, int):
         user_id = None
     item = task_service.assign_task(work_item_id, g.api_user, user_id)
-    db.session.commit()
     return jsonify(task_json(item))
