@@ -52,6 +52,11 @@ class Config:
         "pool_pre_ping": os.environ.get("DATABASE_POOL_PRE_PING", "0") == "1",
         "pool_recycle": int(os.environ.get("DATABASE_POOL_RECYCLE_SECONDS", 1800)),
     }
+    # Accounts behind tokens, deployed forms and department codes are cached in each process and
+    # dropped when PostgreSQL announces a change (LISTEN/NOTIFY). The listening connection must reach
+    # PostgreSQL itself: behind a transaction-pooling PgBouncer give it a direct address here.
+    CACHE_SHARED = os.environ.get("CACHE_SHARED", "1") == "1"
+    CACHE_LISTEN_DATABASE_URL = os.environ.get("CACHE_LISTEN_DATABASE_URL") or None
     # Where BPMN files and their service-item data files live.
     WORKFLOWS_DIR = Path(os.environ.get("WORKFLOWS_DIR", PROJECT_ROOT / "workflows"))
     # JSON Schema task forms named by BPMN user tasks.

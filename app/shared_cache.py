@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import current_app
+from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
 CHANNEL = "onewindow_cache"
@@ -101,10 +102,11 @@ class SharedCaches:
             return self._listening()
 
 
-def _postgresql_listener(engine) -> Callable[[], object]:
-    """A function opening a dedicated LISTEN connection to the app's PostgreSQL database."""
+def _postgresql_listener(engine, url: str | None) -> Callable[[], object]:
+    """A function opening a dedicated LISTEN connection to the app's PostgreSQL database (or to `url`,
+    the same database reached directly, when the app's address goes through a transaction pooler)."""
     def connect():
-        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        args, kwargs = engine.dialect.create_connect_args(make_url(url) if url else engine.url)
         connection = engine.dialect.loaded_dbapi.connect(*args, **kwargs)
         connection.autocommit = True
         with connection.cursor() as cursor:
@@ -121,7 +123,8 @@ def _postgresql_listener(engine) -> Callable[[], object]:
 def init_app(app, engine) -> None:
     """Give the app its caches: listening on PostgreSQL, inert elsewhere or when CACHE_SHARED is off."""
     enabled = engine.dialect.name == "postgresql" and app.config.get("CACHE_SHARED", True)
-    app.extensions[_KEY] = SharedCaches(_postgresql_listener(engine) if enabled else None)
+    listener = _postgresql_listener(engine, app.config.get("CACHE_LISTEN_DATABASE_URL")) if enabled else None
+    app.extensions[_KEY] = SharedCaches(listener)
 
 
 def shared_caches() -> SharedCaches:

@@ -13,6 +13,7 @@ from app.models import Case, CaseMaterial
 from app.models.base import utcnow
 from app.services.org import DEMO_PASSWORD
 from tests.conftest import ITEM_CODE, PDF_BYTES, VALID_ID, application_payload
+from tests.factories import sign_in
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 SUBMISSION_KEY = re.compile(r'name="submission_key" value="([^"]+)"')
@@ -28,11 +29,7 @@ def _token(client, path: str) -> str:
 
 
 def _logged_in(app, username: str):
-    client = app.test_client()
-    response = client.post("/login", data={"username": username, "password": DEMO_PASSWORD,
-                                           "csrf_token": _token(client, "/login")})
-    assert response.status_code == 302
-    return client
+    return sign_in(app.test_client(), username)
 
 
 def _form_data(client, **overrides) -> dict:

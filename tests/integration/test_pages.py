@@ -6,6 +6,7 @@ import re
 
 from app.services.org import DEMO_PASSWORD
 from tests.conftest import ITEM_CODE, PDF_BYTES, VALID_ID
+from tests.factories import sign_in
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -15,6 +16,11 @@ def _csrf(client, path="/login") -> str:
 
 
 def login(client, username):
+    """A signed-in client (made directly: the tests of the login form post it themselves)."""
+    return sign_in(client, username)
+
+
+def login_through_form(client, username):
     response = client.post("/login", data={"username": username, "password": DEMO_PASSWORD,
                                            "csrf_token": _csrf(client)})
     assert response.status_code == 302

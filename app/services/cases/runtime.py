@@ -408,8 +408,10 @@ def _run_engine(step) -> None:
 
 
 def _department_exists(code: str) -> bool:
-    return cached("accounts", ("department", code), lambda: db.session.scalar(
-        select(Department.id).where(Department.code == code)) is not None)
+    def load() -> bool:
+        with db.session.no_autoflush:  # the run's changes go out in its one flush, not before a look-up
+            return db.session.scalar(select(Department.id).where(Department.code == code)) is not None
+    return cached("accounts", ("department", code), load)
 
 
 def _check_departments(tasks) -> None:
