@@ -17,7 +17,7 @@ from app.services.accounts import credentials, sessions
 from app.services.cases.intake import Application, IntakeDecision, MaterialIn, submit_application
 
 
-def _user(username: str) -> User:
+def user_named(username: str) -> User:
     user = db.session.scalar(select(User).where(User.username == username))
     assert user is not None, f"no user {username}"
     return user
@@ -26,7 +26,7 @@ def _user(username: str) -> User:
 def token_for(app: Flask, username: str) -> str:
     """A bearer token of the user, issued directly."""
     with app.app_context():
-        token = credentials.issue_token(_user(username))
+        token = credentials.issue_token(user_named(username))
         db.session.commit()
         db.session.remove()
     return token
@@ -36,7 +36,7 @@ def sign_in(client: FlaskClient, username: str) -> FlaskClient:
     """The client carries a live server-side session of the user, as after a login through the form."""
     app = client.application
     with app.app_context():
-        user = _user(username)
+        user = user_named(username)
         raw = sessions.start_session(user, "127.0.0.1", "test client")
         user_id = user.id
         db.session.commit()
@@ -60,7 +60,7 @@ def accepted_case(app: Flask, frontdesk: str = "frontdesk", **form) -> tuple[str
                   "holding_archive": "济南市档案馆", "purpose": "办理房产继承手续", "contact_mobile": "13800138000",
                   **form},
             materials=[MaterialIn(code="application"), MaterialIn(code="id_card")])
-        case = submit_application(application, _user(frontdesk), IntakeDecision()).case
+        case = submit_application(application, user_named(frontdesk), IntakeDecision()).case
         db.session.commit()
         step = db.session.scalar(select(WorkItem.id).where(WorkItem.case_id == case.id, WorkItem.state == "open"))
         case_no = case.case_no
