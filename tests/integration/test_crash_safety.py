@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Case, CaseEvent, Notification, WorkItem
-from tests.conftest import application_payload
+from tests.factories import accepted_case
 
 ROOT = Path(__file__).resolve().parents[2]
 # Completes one task through the API in a process of its own, killed (SIGKILL: no cleanup, no
@@ -63,18 +63,23 @@ def _run_worker(app, kill_before: int, work_item_id: int, token: str) -> subproc
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_a_completion_killed_at_any_statement_changes_nothing_and_the_task_can_be_done_again(app, api_as):
+@pytest.fixture()
+def waiting_case(app, api_as):
+    """(case number, its open record_search task id, the handler's API client, the case as it is now)."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("a second process shares the database only on PostgreSQL")
-    front, handler = api_as("frontdesk"), api_as("handler")
-    case_no = front.post("/cases", application_payload()).get_json()["case_no"]
-    task = next(t for t in handler.get("/tasks").get_json() if t["case_no"] == case_no)
+    case_no, task_id = accepted_case(app)
     with app.app_context():
         before = _snapshot(case_no)
+    return case_no, task_id, api_as("handler"), before
+
+
+def test_a_completion_killed_at_any_statement_changes_nothing_and_the_task_can_be_done_again(app, waiting_case):
+    case_no, task_id, handler, before = waiting_case
     # A clean run first counts the statements a completion sends, in a fresh process (cold caches).
     statements = None
     for kill_before in range(1, 20):
-        done = _run_worker(app, kill_before, task["id"], handler.token)
+        done = _run_worker(app, kill_before, task_id, handler.token)
         with app.app_context():
             after = _snapshot(case_no)
             db.session.remove()
@@ -90,15 +95,9 @@ def test_a_completion_killed_at_any_statement_changes_nothing_and_the_task_can_b
     assert ("record_search", "completed") in finished["items"]
 
 
-def test_a_completion_killed_at_commit_is_all_or_nothing(app, api_as):
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        pytest.skip("a second process shares the database only on PostgreSQL")
-    front, handler = api_as("frontdesk"), api_as("handler")
-    case_no = front.post("/cases", application_payload()).get_json()["case_no"]
-    task = next(t for t in handler.get("/tasks").get_json() if t["case_no"] == case_no)
-    with app.app_context():
-        before = _snapshot(case_no)
-    done = _run_worker(app, 0, task["id"], handler.token)
+def test_a_completion_killed_at_commit_is_all_or_nothing(app, waiting_case):
+    case_no, task_id, handler, before = waiting_case
+    done = _run_worker(app, 0, task_id, handler.token)
     assert done.returncode == -9, done.stderr[-2000:]
     with app.app_context():
         after = _snapshot(case_no)
@@ -106,6 +105,6 @@ def test_a_completion_killed_at_commit_is_all_or_nothing(app, api_as):
     if after != before:
         assert after["version"] == before["version"] + 1 and ("record_search", "completed") in after["items"]
         assert after["events"] >= before["events"] + 2 and after["tip"] != before["tip"]
-    assert handler.post(f"/tasks/{task['id']}/complete",
+    assert handler.post(f"/tasks/{task_id}/complete",
                         {"data": {"search_result": "yes", "opinion": "查到"}}).status_code == (
         409 if after != before else 200)

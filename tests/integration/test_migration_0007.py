@@ -34,14 +34,18 @@ def previous_release_organisation(url: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
-def test_upgrade_keeps_heads_and_dates_of_the_previous_release(dialect, database_url, tmp_path):
+def empty_database(dialect: str, database_url: str, tmp_path: Path) -> str:
+    """The address of a new, empty database of the dialect (skips PostgreSQL when it is not reachable)."""
     if dialect == "postgresql":
         if not database_url.startswith("postgresql"):
             pytest.skip("PostgreSQL is not reachable")
-        url = fresh_database(database_url, "onewindow_migration_test")
-    else:
-        url = f"sqlite:///{tmp_path / 'previous.db'}"
+        return fresh_database(database_url, "onewindow_migration_test")
+    return f"sqlite:///{tmp_path / 'previous.db'}"
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_upgrade_keeps_heads_and_dates_of_the_previous_release(dialect, database_url, tmp_path):
+    url = empty_database(dialect, database_url, tmp_path)
     flask(url, tmp_path, "db", "upgrade", "0006")
     previous_release_organisation(url)
     flask(url, tmp_path, "db", "upgrade")

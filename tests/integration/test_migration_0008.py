@@ -14,18 +14,12 @@ from app.services.cases import tasks
 from app.services.cases.events import chain_problems
 from app.services.processes import catalogue
 from tests.factories import accepted_case, user_named
-from tests.integration.test_migration_0007 import flask
-from tests.integration.test_readme_production import fresh_database
+from tests.integration.test_migration_0007 import empty_database, flask
 
 
 @pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
 def test_upgrade_continues_each_case_chain_from_its_newest_event(dialect, database_url, tmp_path):
-    if dialect == "postgresql":
-        if not database_url.startswith("postgresql"):
-            pytest.skip("PostgreSQL is not reachable")
-        url = fresh_database(database_url, "onewindow_migration_test")
-    else:
-        url = f"sqlite:///{tmp_path / 'previous.db'}"
+    url = empty_database(dialect, database_url, tmp_path)
     flask(url, tmp_path, "db", "upgrade")
     flask(url, tmp_path, "seed-demo")
     flask(url, tmp_path, "workflows", "deploy")
