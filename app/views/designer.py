@@ -21,8 +21,8 @@ from app.labels import CASE_TYPE_LABELS, UNIT_LABELS
 from app.models.archive import CLASSIFICATIONS
 from app.models.item import CASE_TYPES, LIMIT_UNITS, RETENTION_PERIODS
 from app.services import org
+from app.services.cases import migration as process_migration
 from app.services.processes import catalogue, designer
-from app.services.processes import migration as process_migration
 from app.services.processes import versions as process_versions
 from app.taskforms import get_registry
 from app.taskforms.errors import InvalidForm, UnknownForm

@@ -10,8 +10,9 @@ from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Case, WorkItem
 from app.services.calendar import workdays
-from app.services.cases import deadlines, routing, runtime
+from app.services.cases import routing, runtime
 from app.services.processes import catalogue
+from app.services.processes.step_limits import parse_step_limit
 from tests.conftest import application_payload
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -21,13 +22,13 @@ SEARCH_DONE = {"data": {"search_result": "yes", "record_reference": "Z109-1998-0
 @pytest.mark.parametrize("text, expected", [("2wd", (2, "working_day")), ("3d", (3, "calendar_day")),
                                             ("4h", (4, "hour")), (None, None), ("", None)])
 def test_step_limits_parse(text, expected):
-    assert deadlines.parse_step_limit(text) == expected
+    assert parse_step_limit(text) == expected
 
 
 @pytest.mark.parametrize("text", ["2 wd", "wd", "2w", "-1d", "1000h", "２wd"])
 def test_malformed_step_limits_are_refused(text):
     with pytest.raises(ValueError):
-        deadlines.parse_step_limit(text)
+        parse_step_limit(text)
 
 
 def _travel(monkeypatch, module, now) -> None:

@@ -1,1 +1,1 @@
-"""Processes: the catalogue of items, the designer, versions, deploy checks, migration."""
+"""Processes: the catalogue of items, the designer, versions and deploy checks."""

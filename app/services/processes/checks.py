@@ -16,7 +16,7 @@ from app.engine import ERROR, MAX_BPMN_BYTES, WARNING, BpmnCheck, Problem, check
 from app.errors import ValidationFailed
 from app.extensions import db
 from app.models import Department
-from app.services.cases import deadlines
+from app.services.processes.step_limits import parse_step_limit
 from app.taskforms import get_registry
 from app.taskforms.errors import InvalidForm
 from app.taskforms.registry import form_from_schema, is_form_key
@@ -123,7 +123,7 @@ def _task_findings(check: BpmnCheck, form_exists) -> list[Finding]:
         if task.lane is None and task.department_from is None:
             add("task.no_department", _("User task %(task)s is not in a department lane.", task=task.bpmn_id))
         try:
-            deadlines.parse_step_limit(task.properties.get("stepLimit"))
+            parse_step_limit(task.properties.get("stepLimit"))
         except ValueError:
             add("step_limit.invalid", _("User task %(task)s: time limit %(limit)s does not parse "
                                         "(use e.g. 2wd for working days, 3d or 4h).",

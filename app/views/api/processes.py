@@ -6,8 +6,8 @@ from flask_babel import gettext as _
 
 from app.auth import api_auth
 from app.errors import ValidationFailed
+from app.services.cases import migration as process_migration
 from app.services.processes import designer
-from app.services.processes import migration as process_migration
 from app.services.processes import versions as process_versions
 from app.views.api import api_bp
 from app.views.api.serializers import iso
