@@ -57,6 +57,8 @@ class Config:
     # PostgreSQL itself: behind a transaction-pooling PgBouncer give it a direct address here.
     CACHE_SHARED = os.environ.get("CACHE_SHARED", "1") == "1"
     CACHE_LISTEN_DATABASE_URL = os.environ.get("CACHE_LISTEN_DATABASE_URL") or None
+    # Even unannounced, a cached entry is read again after this long (a listener that died silently).
+    CACHE_MAX_AGE_SECONDS = int(os.environ.get("CACHE_MAX_AGE_SECONDS", 300))
     # Where BPMN files and their service-item data files live.
     WORKFLOWS_DIR = Path(os.environ.get("WORKFLOWS_DIR", PROJECT_ROOT / "workflows"))
     # JSON Schema task forms named by BPMN user tasks.

@@ -8,7 +8,7 @@ failed login counted against the throttle, are kept with `keep_what_was_written(
 """
 from __future__ import annotations
 
-from flask import Flask, Response, make_response
+from flask import Flask, Response, make_response, session
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -28,12 +28,21 @@ def _finish(response: Response) -> Response:
         return response
     try:
         db.session.commit()
-    except (StaleDataError, IntegrityError):
-        # Someone else's unit of work on the same rows committed first: nothing of this one stands.
+    except (StaleDataError, IntegrityError) as exc:
         db.session.rollback()
+        if isinstance(exc, IntegrityError) and not _is_unique_violation(exc):
+            raise  # a broken constraint is a bug to see in the log, not a race to retry
+        # Someone else's unit of work on the same rows committed first: nothing of this one stands,
+        # so neither does the success message the view prepared.
+        session.pop("_flashes", None)
         return make_response(*error_response(409, _("Someone else changed this at the same moment. "
                                                       "Reload and try again.")))
     return response
+
+
+def _is_unique_violation(exc: IntegrityError) -> bool:
+    code = getattr(exc.orig, "pgcode", None)
+    return code == "23505" if code is not None else "UNIQUE constraint failed" in str(exc.orig)
 
 
 def register(app: Flask) -> None:

@@ -32,7 +32,7 @@ class Case(db.Model):
     case_no: Mapped[str] = mapped_column(String(50), unique=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("service_item.id"), index=True)
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"), index=True)
-    status: Mapped[str] = mapped_column(String(24), default="in_progress")
+    status: Mapped[str] = mapped_column(String(24), default="pre_review")  # every case starts at the window
     # 办结结果: granted / refused / withdrawn …, set when the case ends.
     result: Mapped[str | None] = mapped_column(String(24))
     result_reason: Mapped[str | None] = mapped_column(Text)

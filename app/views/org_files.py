@@ -17,6 +17,7 @@ from app.models import OrgImportFile
 from app.models.base import utcnow
 from app.services.org import audit, org_export, org_import
 from app.services.org.org_file import write_xlsx
+from app.unit_of_work import keep_what_was_written
 from app.views.helpers import local_time, page_arg, text_arg
 
 bp = Blueprint("org_files", __name__, url_prefix="/admin")
@@ -49,6 +50,8 @@ def import_file():
                          sha256=hashlib.sha256(content).hexdigest(), uploaded_by_id=current_user.id)
     db.session.add(kept)
     plan = org_import.plan_import(kept.filename, content, current_user)
+    if not plan.ok:
+        keep_what_was_written()  # the checked file is kept with its problems, as when it has none
     return render_template("admin/org/import.html", upload=kept, plan=plan), 200 if plan.ok else 422
 
 

@@ -86,3 +86,33 @@ def test_a_broken_listener_forgets_everything_and_reconnects(app, postgresql):
         assert caches.get("accounts", "probe-broken", lambda: "second") == "second"
         assert caches.get("accounts", "probe-broken", lambda: "third") in ("second", "third")
         assert caches.is_listening
+
+
+def test_a_transaction_that_wrote_accounts_caches_nothing_it_reads(app, postgresql):
+    from app.extensions import db
+    from app.models import Department
+    from app.shared_cache import cached
+
+    with app.app_context():
+        db.session.add(Department(code="TMPX", name="临时部门"))
+        db.session.flush()  # written, not committed: it may still be rolled back
+        assert cached("accounts", "probe-uncommitted", lambda: "seen by this transaction only") is not None
+        db.session.rollback()
+        assert cached("accounts", "probe-uncommitted", lambda: "after the rollback") == "after the rollback"
+
+
+def test_entries_expire_even_if_no_change_is_announced(app, postgresql):
+    with app.app_context():
+        caches = SharedCaches(shared_caches()._connect, max_age=0)
+        assert caches.get("forms", "probe-age", lambda: 1) == 1
+        time.sleep(0.01)
+        assert caches.get("forms", "probe-age", lambda: 2) == 2
+
+
+def test_unknown_tokens_are_not_remembered(app, client, postgresql):
+    from app.shared_cache import shared_caches as caches
+
+    for n in range(5):
+        assert client.get("/api/v1/tasks", headers={"Authorization": f"Bearer guess-{n}"}).status_code == 401
+    with app.app_context():
+        assert all(entry[0] is not None for entry in caches()._caches.get("accounts", {}).values())

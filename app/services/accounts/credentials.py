@@ -75,7 +75,7 @@ class ApiCaller(RoleMixin):
 def caller_for_token(token: str) -> ApiCaller | None:
     """The active user owning an unexpired token, or None (remembered until accounts change)."""
     token_hash = _digest(token)
-    found = cached("accounts", token_hash, lambda: _caller_row(token_hash))
+    found = cached("accounts", token_hash, lambda: _caller_row(token_hash), keep_none=False)
     if found is None:
         return None
     caller, expires_at = found

@@ -367,6 +367,7 @@ def _decide(run: CaseRun, work_item: WorkItem, decision: IntakeDecision, problem
     run.record(f"intake_{decision.decision}", opinion=decision.reason, details={
         "materials": [{"code": p["code"], "problem": p["problem"], "note": p["note"]} for p in problems],
         "promised_date": decision.promised_date.isoformat() if decision.promised_date else None})
+    run.route()
     _issue_decision_document(run, decision, problems)
     run.save()
 

@@ -4,7 +4,7 @@ A `CaseRun` is one unit of work on one case. Opening it locks the case row and r
 open work items in the same statement; its verbs run the engine (loaded once, only if a verb needs
 it), close and open work items, move the case through the allowed statuses, record events and
 queue notifications and the filing; `save()` writes it all. Nothing else locks a case or sets its
-status (tests/test_structure.py holds every module to that).
+status (tests/test_architecture.py holds every module to that).
 
 On PostgreSQL a plain task completion costs five statements: the lock with the open items, the
 completed item, the case, the next item, and the events with their notifications in one INSERT.
@@ -98,8 +98,11 @@ def _lock(by: str, key, *, skip_locked: bool = False) -> tuple[Case, list[WorkIt
     if not rows:
         return None
     case, seen_version = rows[0][0], rows[0][2]
+    items = [item for _case, item, _version in rows if item is not None]
     if seen_version == case.lock_version:
-        return case, [item for _case, item, _version in rows if item is not None]
+        return case, items
+    for item in items:  # read before the wait: what they hold may have changed since
+        db.session.expire(item)
     return case, list(db.session.scalars(
         select(WorkItem).where(WorkItem.case_id == case.id, WorkItem.state == "open").order_by(WorkItem.id)
         .execution_options(populate_existing=True)))
@@ -116,7 +119,7 @@ class CaseRun:
         self._workflow: Workflow | None = None
         self._events: list[dict] = []
         self._notices: list = []
-        self._ended = self._filing_queued = False
+        self._ended = self._filing_queued = self._routed = False
 
     # Opening: every way in takes the case's row lock.
 
@@ -245,16 +248,27 @@ class CaseRun:
 
     # Saving
 
-    def save(self, *, arrival: str = "routed", note: str | None = None) -> list[WorkItem]:
-        """Write the run: the engine state and the work items mirroring it (when the engine ran), the
-        end of the case if the flow ended, then the events and notifications. Returns new items.
+    def route(self, *, arrival: str = "routed", note: str | None = None) -> list[WorkItem]:
+        """Bring the work items in step with the engine now (save does it when nobody did): store the
+        engine state, open an item per new step, cancel those the engine left, end the case if the
+        flow ended. New items record how they arrived (`routed`, or `returned` with the reason as
+        `note`). Returns them."""
+        if self._workflow is None or self._routed:
+            return []
+        self._routed = True
+        return self._mirror(arrival, note)
 
-        New items record how they arrived (`routed`, or `returned` with the reason as `note`).
-        """
-        created = self._mirror(arrival, note) if self._workflow is not None else []
+    def save(self, *, arrival: str = "routed", note: str | None = None) -> list[WorkItem]:
+        """Write the run: what `route` does (if the engine ran and it was not done yet), then the
+        changed rows, the events and the notifications. Returns the new items."""
+        created = self.route(arrival=arrival, note=note)
         db.session.flush()
         self._write_events_and_notices()
         return created
+
+    def fresh(self) -> CaseRun:
+        """A new run of the same case, still locked, after this one's savepoint was rolled back."""
+        return CaseRun(self.case, self.actor, [item for item in self.open_items if item.state == "open"])
 
     def _mirror(self, arrival: str, note: str | None) -> list[WorkItem]:
         """Store the engine state; open a work item per new READY user task, cancel those it left."""
@@ -323,7 +337,7 @@ class CaseRun:
         """The run's events and notices, in one statement on PostgreSQL (after the flush gave new items ids)."""
         events, notices = self._events, self._notices
         self._events, self._notices = [], []
-        if not events:
+        if not events and not notices:
             return
         for event in events:
             item = event.pop("work_item")

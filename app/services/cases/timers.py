@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -24,30 +25,29 @@ def fire_due_timers(batch_size: int = 100) -> int:
         .order_by(Case.next_timer_at).limit(batch_size)).all()
     fired = 0
     for case_id in due:
+        # Locked before the savepoint, so a failure rolls back the step but keeps the case held.
+        run = CaseRun.of_case_id(case_id, None, skip_locked=True)
+        if run is None or not _still_due(run.case, now):
+            continue  # held by someone else, or moved on since the list was read
+        run.now = now
         try:
             # Each case in its own savepoint: one broken process must not stop every other timer.
             with db.session.begin_nested():
-                run = CaseRun.of_case_id(case_id, None, skip_locked=True)
-                if run is None or run.case.status not in TIMED_STATUSES or not _is_due(run.case, now):
-                    continue  # held by someone else, or moved on since the list was read
-                run.now = now
                 run.fire_timers()
                 run.save()
             fired += 1
         except Exception as exc:  # noqa: BLE001 - whatever broke, park this case and go on
             log.exception("timer of case %s failed", case_id)
-            _park(case_id, exc)
+            _park(run.fresh(), exc)
     return fired
 
 
-def _is_due(case: Case, now) -> bool:
-    return case.next_timer_at is not None and case.next_timer_at <= now
+def _still_due(case: Case, now: datetime) -> bool:
+    return case.status in TIMED_STATUSES and case.next_timer_at is not None and case.next_timer_at <= now
 
 
-def _park(case_id: int, exc: Exception) -> None:
+def _park(run: CaseRun, exc: Exception) -> None:
     """Parked until someone looks: the failure is on the case's record, not retried every minute."""
-    with db.session.begin_nested():
-        run = CaseRun.of_case_id(case_id, None)
-        run.case.next_timer_at = None
-        run.record("timer_failed", details={"error": str(exc)[:500]})
-        run.save()
+    run.case.next_timer_at = None
+    run.record("timer_failed", details={"error": str(exc)[:500]})
+    run.save()
