@@ -13,12 +13,20 @@ _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
 # Explicit ASCII classes: str.isdigit() would also accept full-width and other Unicode digits.
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
+# The province part of the region code (digits 1-2): the region code is the one at issue time, and
+# counties merge and lose their codes while the IDs stay valid, so only the province is checked.
+# 71, 81 and 82 are Taiwan, Hong Kong and Macao.
+_ID_PROVINCES = frozenset({*range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47), *range(50, 55),
+                           *range(61, 66), 71, 81, 82})
 _EARLIEST_BIRTH_YEAR = 1900
 
 # GB 32100-2015: I, O, S, V and Z are left out so they cannot be mistaken for 1, 0, 5, U and 2.
 _USCC_CHARSET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _USCC_VALUES = {char: value for value, char in enumerate(_USCC_CHARSET)}
 _USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+# The registration authority (登记管理部门码, first character): 1 机构编制, 2 外交, 3 司法行政, 4 文化,
+# 5 民政, 6 旅游, 7 宗教, 8 工会, 9 市场监管 (工商), A 军队编制, N 农业, Y 其他.
+_USCC_AUTHORITIES = frozenset("123456789ANY")
 
 # Passports of any country: ICAO 9303 allows up to 9 characters in the MRZ, but national formats vary,
 # so the bounds are loose; requiring a digit rejects names typed into the number field.
@@ -60,7 +68,7 @@ def _parse_yyyymmdd(digits: str) -> date | None:
 def is_cn_id_number(s: object) -> bool:
     """True for a well-formed 18-character citizen ID number (居民身份证号码, GB 11643)."""
     s = _ascii_upper(s)
-    if s is None or not _ID_SHAPE.fullmatch(s):
+    if s is None or not _ID_SHAPE.fullmatch(s) or int(s[:2]) not in _ID_PROVINCES:
         return False
     born = _parse_yyyymmdd(s[6:14])
     if born is None or born.year < _EARLIEST_BIRTH_YEAR or born > date.today():
@@ -72,7 +80,7 @@ def is_cn_id_number(s: object) -> bool:
 def is_cn_uscc(s: object) -> bool:
     """True for a well-formed unified social credit code (统一社会信用代码, GB 32100)."""
     s = _ascii_upper(s)
-    if s is None or len(s) != 18 or any(char not in _USCC_VALUES for char in s):
+    if s is None or len(s) != 18 or any(char not in _USCC_VALUES for char in s) or s[0] not in _USCC_AUTHORITIES:
         return False
     total = sum(_USCC_VALUES[char] * weight for char, weight in zip(s[:17], _USCC_WEIGHTS, strict=True))
     # The standard says check = 31 - (sum mod 31), where a result of 31 is written as '0'.

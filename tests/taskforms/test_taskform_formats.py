@@ -261,3 +261,30 @@ def test_format_checker_knows_only_listed_formats():
     assert set(FORMAT_CHECKER.checkers) == {
         "cn-id-number", "cn-uscc", "cn-mobile", "passport", "hk-macao-permit", "taiwan-permit", "date", "email",
     }
+
+
+def _with_uscc_check_char(body: str) -> str:
+    values = {char: value for value, char in enumerate(USCC_CHARS)}
+    weights = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
+    return body + USCC_CHARS[(31 - sum(values[c] * w for c, w in zip(body, weights, strict=True)) % 31) % 31]
+
+
+@pytest.mark.parametrize("province", ["00", "10", "16", "20", "39", "47", "60", "70", "80", "83", "99"])
+def test_id_numbers_from_no_province_are_refused(province):
+    assert not is_cn_id_number(_with_check_char(province + "0105194912310" + "02"))
+
+
+@pytest.mark.parametrize("region", ["110103", "710000", "810000", "820000", "652901", "542121"])
+def test_id_numbers_of_abolished_counties_and_other_provinces_stay_valid(region):
+    # 110103 was Chongwen district of Beijing, merged into Dongcheng in 2010: its IDs are still valid.
+    assert is_cn_id_number(_with_check_char(region + "19491231002"))
+
+
+@pytest.mark.parametrize("authority", list("BCDEFGHJKLMPQRTUWX0"))
+def test_uscc_from_no_registration_authority_is_refused(authority):
+    assert not is_cn_uscc(_with_uscc_check_char(authority + "1350100M000100Y4"))
+
+
+@pytest.mark.parametrize("authority", list("123456789ANY"))
+def test_uscc_of_every_registration_authority_is_accepted(authority):
+    assert is_cn_uscc(_with_uscc_check_char(authority + "1350100M000100Y4"))
