@@ -60,7 +60,7 @@ class Case(db.Model):
     # Earliest due BPMN timer, so the timer job touches only cases that need it.
     next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     committed_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
-    statutory_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    statutory_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     # 挂起 / 特别程序: why and until when the case is paused (type: hearing, testing, expert_review …).
     suspension_type: Mapped[str | None] = mapped_column(String(24))
     suspension_reason: Mapped[str | None] = mapped_column(Text)

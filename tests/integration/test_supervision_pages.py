@@ -192,6 +192,10 @@ def test_overdue_list_latest_first_with_filter_and_pages(app, api_as, dbx, monke
     assert rows[1]["step"] == "档案查询" and rows[1]["department"] == "HOLDING"
     assert 50 * 3600 <= rows[1]["late_seconds"] < 50 * 3600 + 120
     assert rows[2]["department"] == "USE"
+    with dbx():  # both deadlines of the case are listed next to the step's
+        listed = case_row(cases[2])
+        assert rows[0]["committed_due_at"] == listed.committed_due_at.isoformat()
+        assert rows[0]["statutory_due_at"] == listed.statutory_due_at.isoformat()
 
     holding = supervisor.get("/supervision/overdue?department=HOLDING")
     assert [r["case_no"] for r in holding.get_json()] == [cases[2], cases[1], cases[0]]

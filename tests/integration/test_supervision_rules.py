@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import func, select
 
 from app.extensions import db
@@ -196,3 +197,42 @@ def test_weekly_cards_per_department(app, api_as):
         assert card.department_code == "HOLDING" and card.details["red"] == 2 and card.details["yellow"] == 0
     _run(app, supervision.weekly_cards, DUE + timedelta(days=7, hours=1))
     assert len(_alerts(app, "WEEKLY_CARDS")) == 1
+
+
+def test_the_statutory_deadline_is_watched_on_its_own_and_reaches_the_bureau_leader(app, api_as):
+    case_no = api_as("frontdesk").post("/cases", application_payload()).get_json()["case_no"]
+    with app.app_context():
+        case = db.session.scalar(select(Case).where(Case.case_no == case_no))
+        # The committed deadline and the step are far off: only the statutory deadline is near.
+        case.accepted_at, case.statutory_due_at = DUE - timedelta(days=10), DUE
+        case.committed_due_at = DUE + timedelta(days=60)
+        for item in db.session.scalars(select(WorkItem).where(WorkItem.case_id == case.id)):
+            item.due_at = DUE + timedelta(days=60)
+        leader = db.session.scalar(select(User).where(User.username == "supervisor"))
+        db.session.execute(sa.text(
+            "INSERT INTO user_department (user_id, department_id, is_head) "
+            "SELECT :user, id, true FROM department WHERE parent_id IS NULL"), {"user": leader.id})
+        head = db.session.scalar(select(User).where(User.username == "head"))
+        db.session.execute(sa.text(
+            "INSERT INTO user_department (user_id, department_id, is_head) "
+            "SELECT :user, id, true FROM department WHERE parent_id IS NULL"), {"user": head.id})
+        expected = {str(leader.id), str(head.id)}
+        db.session.commit()
+    try:
+        _run(app, supervision.check_deadlines, DUE - timedelta(days=2) - MINUTE)
+        assert _alerts(app) == []
+        _run(app, supervision.check_deadlines, DUE - timedelta(days=2) + MINUTE)
+        _run(app, supervision.check_deadlines, DUE + MINUTE)
+        _run(app, supervision.check_deadlines, DUE + 2 * MINUTE)  # rerun: nothing new
+        assert [a[1:] for a in _alerts(app)] == [("STATUTORY_DUE_SOON", "yellow"), ("STATUTORY_OVERDUE", "red")]
+        with app.app_context():
+            told = set(db.session.scalars(select(OutboxMessage.recipient).join(
+                Alert, Alert.id == OutboxMessage.alert_id).where(Alert.rule == "STATUTORY_OVERDUE",
+                                                                 OutboxMessage.channel == "inapp")))
+            db.session.remove()
+        assert expected <= told
+    finally:
+        with app.app_context():
+            db.session.execute(sa.text("DELETE FROM user_department WHERE department_id IN "
+                                       "(SELECT id FROM department WHERE parent_id IS NULL)"))
+            db.session.commit()

@@ -29,6 +29,8 @@ CASE_DUE_SOON = "CASE_DUE_SOON"            # 事前预警: a case nears its comm
 TASK_OVERDUE = "TASK_OVERDUE"              # 事中督办: a step passed its deadline
 TASK_REMINDER = "TASK_REMINDER"            # 催办: repeated daily while the step stays overdue
 CASE_OVERDUE = "CASE_OVERDUE"              # 事中督办: a case passed its committed deadline
+STATUTORY_DUE_SOON = "STATUTORY_DUE_SOON"  # 事前预警: a case nears its statutory deadline (法定时限)
+STATUTORY_OVERDUE = "STATUTORY_OVERDUE"    # 事中督办: a case broke the law's deadline, the gravest
 COMPLETED_LATE = "COMPLETED_LATE"          # 事后: 已办结(超时)
 OVERDUE_NOT_HANDLED = "OVERDUE_NOT_HANDLED"  # 事后: 超期未办 beyond N days
 REFUSED_WITHOUT_REASON = "REFUSED_WITHOUT_REASON"
@@ -93,6 +95,7 @@ class _Recipients:
     def __init__(self) -> None:
         self._members: dict[tuple, list[User]] = {}
         self._roles: dict[str, list[User]] = {}
+        self._leaders: list[User] | None = None
 
     def members(self, codes: set[str], heads_only: bool = False) -> list[User]:
         """Enabled users of these departments (or only their heads, 负责人)."""
@@ -115,6 +118,15 @@ class _Recipients:
 
     def supervisors(self) -> list[User]:
         return self.with_role("supervisor")
+
+    def bureau_leaders(self) -> list[User]:
+        """The heads of the top of the organisation tree (局领导)."""
+        if self._leaders is None:
+            self._leaders = list(db.session.scalars(
+                select(User).join(user_departments, user_departments.c.user_id == User.id)
+                .join(Department, Department.id == user_departments.c.department_id)
+                .where(Department.parent_id.is_(None), user_departments.c.is_head, User.is_enabled).distinct()))
+        return self._leaders
 
     def for_task(self, item: WorkItem, escalate: bool) -> list[User]:
         """The holder, or the department's members; at the deadline its heads and the supervisors too."""
@@ -207,6 +219,7 @@ def check_deadlines(now: datetime | None = None) -> dict:
             alerts.append(NewAlert(rule=TASK_DUE_SOON, level="yellow", occurrence=due_day, content=text,
                                    recipients=people.for_task(item, False), **common))
     alerts += _case_deadline_alerts(now, horizon, people.supervisors())
+    alerts += _statutory_alerts(now, horizon, _distinct(people.supervisors() + people.bureau_leaders()))
     return {"checked_until": (now + horizon).isoformat(), "raised": _raise(alerts, now)}
 
 
@@ -227,6 +240,32 @@ def _case_deadline_alerts(now: datetime, horizon: timedelta, supervisors: list[U
             alerts.append(NewAlert(rule=CASE_DUE_SOON, level="yellow", recipients=supervisors,
                                    content=f"{case.case_no} 临近承诺办结时限", **common))
     return alerts
+
+
+def _statutory_alerts(now: datetime, horizon: timedelta, recipients: list[User]) -> list[NewAlert]:
+    """The statutory deadline (法定办结时限) watched on its own: a warning before it, a red alert at it."""
+    cases = db.session.scalars(
+        select(Case).where(Case.status.in_(RUNNING), Case.statutory_due_at.is_not(None),
+                           Case.statutory_due_at <= now + horizon)
+        .options(load_only(*_CASE_DEADLINE_COLUMNS, Case.statutory_due_at), selectinload(Case.item)))
+    alerts = []
+    for case in cases:
+        due = case.statutory_due_at
+        common = dict(subject=f"case:{case.id}", case_id=case.id, occurrence=_local_day(due), recipients=recipients,
+                      details={"case_no": case.case_no, "due_at": due.isoformat()})
+        if due <= now:
+            alerts.append(NewAlert(rule=STATUTORY_OVERDUE, level="red",
+                                   content=f"{case.case_no} 已超过法定办结时限({due.astimezone(_zone()):%Y-%m-%d %H:%M})",
+                                   **common))
+        elif now >= warning_moment(case.accepted_at, due, *_thresholds(case.item)):
+            alerts.append(NewAlert(rule=STATUTORY_DUE_SOON, level="yellow",
+                                   content=f"{case.case_no} 临近法定办结时限({due.astimezone(_zone()):%Y-%m-%d %H:%M})",
+                                   **common))
+    return alerts
+
+
+def _distinct(users: list[User]) -> list[User]:
+    return list({user.id: user for user in users}.values())
 
 
 def daily_audit(now: datetime | None = None) -> dict:

@@ -137,6 +137,7 @@ def overdue_page(filters: OverdueFilters, page: int, per_page: int, now: datetim
     query = (select(WorkItem.id.label("work_item_id"), Case.case_no, ServiceItem.code.label("item_code"),
                     ServiceItem.name.label("item_name"), ServiceItem.name_en.label("item_name_en"),
                     WorkItem.name.label("step"), WorkItem.department_code, WorkItem.due_at,
+                    Case.committed_due_at, Case.statutory_due_at,
                     User.username.label("holder"), User.display_name.label("holder_name"))
              .join(Case, Case.id == WorkItem.case_id)
              .join(ServiceItem, ServiceItem.id == Case.item_id)

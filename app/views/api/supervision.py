@@ -37,6 +37,7 @@ def _overdue_json(row: dict) -> dict:
     return {"work_item_id": row["work_item_id"], "case_no": row["case_no"], "item_code": row["item_code"],
             "item_name": row["item_name"], "step": row["step"], "department": row["department_code"],
             "holder": row["holder"], "due_at": iso(row["due_at"]),
+            "committed_due_at": iso(row["committed_due_at"]), "statutory_due_at": iso(row["statutory_due_at"]),
             "late_seconds": int(row["late"].total_seconds())}
 
 
