@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import current_app
+from flask import current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -116,6 +116,10 @@ class SharedCaches:
         with self._lock:
             self._forget(name)
 
+    def drop_all(self) -> None:
+        with self._lock:
+            self._forget_all()
+
     @property
     def is_listening(self) -> bool:
         with self._lock:
@@ -175,7 +179,22 @@ def _note_cached_writes(session: Session, _flush_context) -> None:
             return
 
 
+@event.listens_for(Session, "do_orm_execute")
+def _note_cached_bulk_writes(state) -> None:
+    """The same for UPDATE and DELETE statements (revoking a user's tokens, ending sessions)."""
+    if state.is_update or state.is_delete or state.is_insert:
+        table = getattr(state.statement, "table", None)
+        if table is not None and getattr(table, "name", None) in CACHED_TABLES:
+            state.session.info[_WROTE] = True
+
+
 @event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    """This process forgets what it changed at once; the others hear it from PostgreSQL."""
+    if session.info.pop(_WROTE, None) and has_app_context() and _KEY in current_app.extensions:
+        shared_caches().drop_all()
+
+
 @event.listens_for(Session, "after_rollback")
-def _transaction_over(session: Session, *_args) -> None:
+def _rolled_back(session: Session) -> None:
     session.info.pop(_WROTE, None)

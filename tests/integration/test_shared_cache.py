@@ -116,3 +116,17 @@ def test_unknown_tokens_are_not_remembered(app, client, postgresql):
         assert client.get("/api/v1/tasks", headers={"Authorization": f"Bearer guess-{n}"}).status_code == 401
     with app.app_context():
         assert all(entry[0] is not None for entry in caches()._caches.get("accounts", {}).values())
+
+
+def test_tokens_ended_in_this_process_are_refused_at_the_very_next_request(app, api_as, postgresql):
+    from app.extensions import db
+    from app.models import User
+    from app.services.accounts import sessions
+
+    handler = api_as("handler")
+    assert handler.get("/tasks/counts").status_code == 200
+    with app.app_context():
+        user = db.session.scalar(sa.select(User).where(User.username == "handler"))
+        sessions.end_sessions_and_tokens(user.id)
+        db.session.commit()
+    assert handler.get("/tasks/counts").status_code == 401  # no waiting for the notification
