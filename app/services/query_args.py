@@ -9,7 +9,6 @@ from datetime import date
 from flask_babel import gettext as _
 
 from app.errors import ValidationFailed
-from app.services.org.departments import department_names
 
 DATE_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -53,13 +52,6 @@ class QueryArgs:
             self.errors[name] = _("`%(name)s` must be at most %(n)s.", name=name, n=maximum)
             return default
         return int(value)
-
-    def department(self) -> str | None:
-        code = self.text("department", 32)
-        if code and code not in department_names(False):
-            self.errors["department"] = _("`department` must be the code of a department.")
-            return None
-        return code
 
     def choice(self, name: str, values: tuple[str, ...]) -> str | None:
         value = self.text(name)

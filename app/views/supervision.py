@@ -5,6 +5,7 @@ Rating follow-ups live at /supervision/follow-ups in the public blueprint; nothi
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -14,7 +15,7 @@ from flask_login import current_user
 from app.auth import roles_required
 from app.errors import Forbidden, ValidationFailed
 from app.models.supervision import ALERT_LEVELS
-from app.services.supervision import orders, reports
+from app.services.supervision import cards, orders, reports
 from app.views.helpers import department_name
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
@@ -119,6 +120,15 @@ def reply_order(order_id: int):
     flash(_("The reply was sent."), "success")
     status = request.args.get("status")
     return redirect(url_for("supervision.order_list", status=status if status in orders.ORDER_STATUSES else None))
+
+
+@bp.route("/cards")
+@roles_required("supervisor")
+def card_tally():
+    """A week's red and yellow cards (红牌/黄牌) per department and per officer, with how they are counted."""
+    week = _filters(cards.parse_week)
+    return render_template("supervision/cards.html", tally=cards.week_tally(week), rules=cards.rules_text(),
+                           previous=week - timedelta(days=7), following=week + timedelta(days=7))
 
 
 @bp.route("/rates")

@@ -526,3 +526,34 @@ def test_rates_default_to_this_month(api_as, ctx):
     today = now.astimezone(LOCAL).date()
     assert body["from"] == date(today.year, today.month, 1).isoformat() and body["to"] == today.isoformat()
     assert body["items"][0]["completed"] == 1 and body["items"][0]["rate"] == 100.0
+
+
+# ---- cards ----------------------------------------------------------------------------------
+
+def test_cards_page_and_api_tally_a_week_and_state_their_rules(app, api_as, dbx):
+    from app.services.supervision import alerts as supervision
+
+    case_no = new_case(api_as)
+    with dbx():
+        step = set_due(case_no, None)
+        step.due_at = local(2026, 11, 25, 17)  # a Wednesday
+        case_row(case_no).committed_due_at = local(2027, 3, 1)
+        db.session.commit()
+    with app.app_context():
+        supervision.check_deadlines(local(2026, 11, 25, 18))  # the step crossed its limit: one yellow card
+        supervision.check_deadlines(local(2026, 11, 27, 18))  # a reminder two days later: no card
+        db.session.commit()
+    answer = api_as("supervisor").get("/supervision/cards?week=2026-11-26")
+    body = answer.get_json()
+    assert answer.status_code == 200 and body["week_start"] == "2026-11-23"
+    assert body["departments"] == [{"department": "HOLDING", "red": 0, "yellow": 1}]
+    assert body["officers"] == [] and "yellow card" in body["rules"]
+    assert api_as("supervisor").get("/supervision/cards?week=2026-13-01").status_code == 422
+    assert api_as("handler").get("/supervision/cards").status_code == 403
+
+    page = login(app.test_client(), "supervisor").get("/supervision/cards?week=2026-11-23")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and "红黄牌" in text and "黄牌" in text and "每张牌对应一次违规" in text
+    assert 'data-department="HOLDING"' in text
+    empty = login(app.test_client(), "supervisor").get("/supervision/cards?week=2026-11-30").get_data(as_text=True)
+    assert "本周没有红黄牌。" in empty

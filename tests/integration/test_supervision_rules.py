@@ -194,7 +194,8 @@ def test_weekly_cards_per_department(app, api_as):
     _run(app, supervision.weekly_cards, DUE + timedelta(days=7))
     with app.app_context():
         card = db.session.scalar(select(Alert).where(Alert.rule == "WEEKLY_CARDS"))
-        assert card.department_code == "HOLDING" and card.details["red"] == 2 and card.details["yellow"] == 0
+        # Two steps crossed their own limits: two yellow cards (reminders and warnings are not cards).
+        assert card.department_code == "HOLDING" and card.details["red"] == 0 and card.details["yellow"] == 2
     _run(app, supervision.weekly_cards, DUE + timedelta(days=7, hours=1))
     assert len(_alerts(app, "WEEKLY_CARDS")) == 1
 
@@ -236,3 +237,31 @@ def test_the_statutory_deadline_is_watched_on_its_own_and_reaches_the_bureau_lea
             db.session.execute(sa.text("DELETE FROM user_department WHERE department_id IN "
                                        "(SELECT id FROM department WHERE parent_id IS NULL)"))
             db.session.commit()
+
+
+def test_a_simulated_week_gives_one_card_per_violation(app, api_as):
+    pooled = _open_task(app, api_as)                 # crosses its limit on Wednesday, nobody holds it
+    held = _open_task(app, api_as)                   # crosses it too, held by the handler
+    later = _open_task(app, api_as, due=DUE + timedelta(days=20))  # due in three weeks: no card this week
+    assert api_as("handler").post(f"/tasks/{held}/claim").status_code == 200
+    late_case = api_as("frontdesk").post("/cases", application_payload()).get_json()["case_no"]
+    with app.app_context():
+        case = db.session.scalar(select(Case).where(Case.case_no == late_case))
+        case.accepted_at, case.committed_due_at = DUE - timedelta(days=10), DUE  # the case itself is late
+        for item in db.session.scalars(select(WorkItem).where(WorkItem.case_id == case.id)):
+            item.due_at = DUE + timedelta(days=60)
+        db.session.commit()
+    # A week of sweeps every few hours, from the Monday before the deadlines to Sunday night.
+    monday = DUE - timedelta(days=2, hours=8)
+    for hour in range(0, 7 * 24, 3):
+        _run(app, supervision.check_deadlines, monday + timedelta(hours=hour))
+    with app.app_context():
+        raised = dict(db.session.execute(select(Alert.rule, func.count()).group_by(Alert.rule)).all())
+    assert raised["TASK_REMINDER"] >= 8 and raised["TASK_DUE_SOON"] >= 2  # plenty of reminders and warnings
+    _run(app, supervision.weekly_cards, monday + timedelta(days=7, hours=9))
+    with app.app_context():
+        card = db.session.scalar(select(Alert).where(Alert.rule == "WEEKLY_CARDS"))
+        # Two steps late (yellow), one case late (red), against the department holding them.
+        assert (card.department_code, card.details["yellow"], card.details["red"]) == ("HOLDING", 2, 1)
+        assert card.details["officers"] == {"handler": {"red": 0, "yellow": 1}}
+    assert later and pooled

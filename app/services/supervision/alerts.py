@@ -22,22 +22,24 @@ from app.models import Alert, ArchivePackage, Case, Department, RatingFollowUp, 
 from app.models.base import utcnow
 from app.services.calendar import workdays
 from app.services.notices import outbox
+from app.services.supervision import cards
+from app.services.supervision.rules import (
+    ARCHIVE_FILING_FAILED,
+    BAD_RATING_NOT_FOLLOWED,
+    CASE_DUE_SOON,
+    CASE_OVERDUE,
+    COMPLETED_LATE,
+    COMPLETED_NOT_ARCHIVED,
+    OVERDUE_NOT_HANDLED,
+    REFUSED_WITHOUT_REASON,
+    STATUTORY_DUE_SOON,
+    STATUTORY_OVERDUE,
+    TASK_DUE_SOON,
+    TASK_OVERDUE,
+    TASK_REMINDER,
+    WEEKLY_CARDS,
+)
 
-# Rule ids (GB/T 39046 alert records carry a rule id).
-TASK_DUE_SOON = "TASK_DUE_SOON"            # 事前预警: a step nears its deadline
-CASE_DUE_SOON = "CASE_DUE_SOON"            # 事前预警: a case nears its committed deadline
-TASK_OVERDUE = "TASK_OVERDUE"              # 事中督办: a step passed its deadline
-TASK_REMINDER = "TASK_REMINDER"            # 催办: repeated daily while the step stays overdue
-CASE_OVERDUE = "CASE_OVERDUE"              # 事中督办: a case passed its committed deadline
-STATUTORY_DUE_SOON = "STATUTORY_DUE_SOON"  # 事前预警: a case nears its statutory deadline (法定时限)
-STATUTORY_OVERDUE = "STATUTORY_OVERDUE"    # 事中督办: a case broke the law's deadline, the gravest
-COMPLETED_LATE = "COMPLETED_LATE"          # 事后: 已办结(超时)
-OVERDUE_NOT_HANDLED = "OVERDUE_NOT_HANDLED"  # 事后: 超期未办 beyond N days
-REFUSED_WITHOUT_REASON = "REFUSED_WITHOUT_REASON"
-BAD_RATING_NOT_FOLLOWED = "BAD_RATING_NOT_FOLLOWED"
-COMPLETED_NOT_ARCHIVED = "COMPLETED_NOT_ARCHIVED"  # 事后: 办结未归档 (no sealed package in time)
-ARCHIVE_FILING_FAILED = "ARCHIVE_FILING_FAILED"    # filing gave up: a material missing, or the disk
-WEEKLY_CARDS = "WEEKLY_CARDS"              # 红牌/黄牌 tally per department
 RUNNING = ("in_progress",)
 
 
@@ -223,15 +225,31 @@ def check_deadlines(now: datetime | None = None) -> dict:
     return {"checked_until": (now + horizon).isoformat(), "raised": _raise(alerts, now)}
 
 
+def holding_departments(case_ids: list[int], state: str = "open") -> dict[int, str]:
+    """The department holding each case: that of its oldest open step, or (state="completed") of the
+    step completed last. Case-level violations count against it."""
+    if not case_ids:
+        return {}
+    order = WorkItem.id.asc() if state == "open" else WorkItem.completed_at.desc()
+    rows = db.session.execute(select(WorkItem.case_id, WorkItem.department_code)
+                              .where(WorkItem.case_id.in_(case_ids), WorkItem.state == state).order_by(order))
+    held: dict[int, str] = {}
+    for case_id, code in rows:
+        held.setdefault(case_id, code)
+    return held
+
+
 def _case_deadline_alerts(now: datetime, horizon: timedelta, supervisors: list[User]) -> list[NewAlert]:
-    cases = db.session.scalars(
+    cases = list(db.session.scalars(
         select(Case).where(Case.status.in_(RUNNING), Case.committed_due_at.is_not(None),
                            Case.committed_due_at <= now + horizon)
-        .options(load_only(*_CASE_DEADLINE_COLUMNS), selectinload(Case.item)))
+        .options(load_only(*_CASE_DEADLINE_COLUMNS), selectinload(Case.item))))
+    held = holding_departments([case.id for case in cases])
     alerts = []
     for case in cases:
         due_day = _local_day(case.committed_due_at)
         common = dict(subject=f"case:{case.id}", case_id=case.id, occurrence=due_day,
+                      department_code=held.get(case.id),
                       details={"case_no": case.case_no, "due_at": case.committed_due_at.isoformat()})
         if case.committed_due_at <= now:
             alerts.append(NewAlert(rule=CASE_OVERDUE, level="red", recipients=supervisors,
@@ -244,14 +262,16 @@ def _case_deadline_alerts(now: datetime, horizon: timedelta, supervisors: list[U
 
 def _statutory_alerts(now: datetime, horizon: timedelta, recipients: list[User]) -> list[NewAlert]:
     """The statutory deadline (法定办结时限) watched on its own: a warning before it, a red alert at it."""
-    cases = db.session.scalars(
+    cases = list(db.session.scalars(
         select(Case).where(Case.status.in_(RUNNING), Case.statutory_due_at.is_not(None),
                            Case.statutory_due_at <= now + horizon)
-        .options(load_only(*_CASE_DEADLINE_COLUMNS, Case.statutory_due_at), selectinload(Case.item)))
+        .options(load_only(*_CASE_DEADLINE_COLUMNS, Case.statutory_due_at), selectinload(Case.item))))
+    held = holding_departments([case.id for case in cases])
     alerts = []
     for case in cases:
         due = case.statutory_due_at
         common = dict(subject=f"case:{case.id}", case_id=case.id, occurrence=_local_day(due), recipients=recipients,
+                      department_code=held.get(case.id),
                       details={"case_no": case.case_no, "due_at": due.isoformat()})
         if due <= now:
             alerts.append(NewAlert(rule=STATUTORY_OVERDUE, level="red",
@@ -277,19 +297,22 @@ def daily_audit(now: datetime | None = None) -> dict:
     people = _Recipients()
     supervisors = people.supervisors()
     alerts: list[NewAlert] = []
-    late = db.session.scalars(select(Case).where(
-        Case.completed_at >= since, Case.committed_due_at.is_not(None), Case.completed_at > Case.committed_due_at))
+    late = list(db.session.scalars(select(Case).where(
+        Case.completed_at >= since, Case.committed_due_at.is_not(None), Case.completed_at > Case.committed_due_at)))
+    unreasoned = list(db.session.scalars(select(Case).where(
+        Case.completed_at >= since, Case.status == "refused",
+        or_(Case.result_reason.is_(None), func.trim(Case.result_reason) == ""))))
+    held = holding_departments([case.id for case in late + unreasoned], state="completed")
     for case in late:
         alerts.append(NewAlert(subject=f"case:{case.id}", rule=COMPLETED_LATE, level="yellow",
                                occurrence=_local_day(case.completed_at), case_id=case.id,
+                               department_code=held.get(case.id),
                                content=f"{case.case_no} 超时办结", recipients=supervisors,
                                details={"case_no": case.case_no}))
-    unreasoned = db.session.scalars(select(Case).where(
-        Case.completed_at >= since, Case.status == "refused",
-        or_(Case.result_reason.is_(None), func.trim(Case.result_reason) == "")))
     for case in unreasoned:
         alerts.append(NewAlert(subject=f"case:{case.id}", rule=REFUSED_WITHOUT_REASON, level="red",
                                occurrence=_local_day(case.completed_at), case_id=case.id,
+                               department_code=held.get(case.id),
                                content=f"{case.case_no} 不予办理未说明理由", recipients=supervisors,
                                details={"case_no": case.case_no}))
     limit = now - timedelta(days=current_app.config["OVERDUE_NOT_HANDLED_DAYS"])
@@ -334,23 +357,16 @@ def raise_filing_failure(case: Case, error: str, now: datetime) -> int:
 
 
 def weekly_cards(now: datetime | None = None) -> dict:
-    """Job: the red and yellow cards (红牌/黄牌) of each department over the last full week."""
+    """Job: the red and yellow cards (红牌/黄牌) of each department over the last full week, one card per
+    violation (see cards.py), with the officers who held the steps."""
     now = now or utcnow()
-    today = _local_day(now)
-    week_start = today - timedelta(days=today.weekday() + 7)
-    start = datetime.combine(week_start, datetime.min.time(), tzinfo=_zone())
-    end = start + timedelta(days=7)
-    rows = db.session.execute(
-        select(Alert.department_code, Alert.level, func.count())
-        .where(Alert.raised_at >= start, Alert.raised_at < end, Alert.department_code.is_not(None),
-               Alert.level.in_(("red", "yellow")), Alert.rule != WEEKLY_CARDS)
-        .group_by(Alert.department_code, Alert.level))
-    tally: dict[str, dict[str, int]] = {}
-    for code, level, count in rows:
-        tally.setdefault(code, {"red": 0, "yellow": 0})[level] = count
-    alerts = [NewAlert(subject=f"department:{code}", rule=WEEKLY_CARDS, level="info", occurrence=week_start,
-                       department_code=code, content=f"{code} 上周红牌 {cards['red']} 张,黄牌 {cards['yellow']} 张",
-                       details={"week_start": week_start.isoformat(), **cards})
-              for code, cards in sorted(tally.items())]
+    week_start = cards.last_full_week(_local_day(now))
+    tally = cards.week_tally(week_start)
+    alerts = [NewAlert(subject=f"department:{row.department}", rule=WEEKLY_CARDS, level="info", occurrence=week_start,
+                       department_code=row.department,
+                       content=f"{row.department} 上周红牌 {row.red} 张,黄牌 {row.yellow} 张",
+                       details={"week_start": week_start.isoformat(), "red": row.red, "yellow": row.yellow,
+                                "officers": {officer.username: {"red": officer.red, "yellow": officer.yellow}
+                                             for officer in tally.officers if officer.department == row.department}})
+              for row in tally.departments]
     return {"departments": len(alerts), "raised": _raise(alerts, now)}
-

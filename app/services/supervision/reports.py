@@ -21,8 +21,8 @@ from app.extensions import db
 from app.models import Alert, Case, ServiceItem, User, WorkItem
 from app.models.base import utcnow
 from app.models.supervision import ALERT_LEVELS
-from app.services import org
 from app.services.cases.tasks import DUE_SOON_WITHIN
+from app.services.org.departments import department_names
 from app.services.query_args import Page, QueryArgs
 
 # Case statuses whose clock is stopped (the same set the case page marks as paused).
@@ -99,7 +99,7 @@ def department_lights(now: datetime | None = None) -> list[dict]:
         .join(Case, Case.id == WorkItem.case_id)
         .where(WorkItem.state == "open")
         .group_by(WorkItem.department_code))}
-    names = org.department_names(_english())
+    names = department_names(_english())
     # Every department is listed, also one with nothing open: a zero is news on this board.
     rows = []
     for code in sorted(set(names) | set(counts)):
@@ -120,10 +120,19 @@ class OverdueFilters:
         return {"department": self.department} if self.department else {}
 
 
+def _department(reader: QueryArgs) -> str | None:
+    """The `department` argument: the code of a department (else an error on the reader), or None."""
+    code = reader.text("department", 32)
+    if code and code not in department_names(False):
+        reader.errors["department"] = _("`department` must be the code of a department.")
+        return None
+    return code
+
+
 def parse_overdue_filters(args: Mapping[str, str]) -> OverdueFilters:
     """The overdue list's filter: a known department code, or 422."""
     reader = QueryArgs(args)
-    department = reader.department()
+    department = _department(reader)
     reader.done()
     return OverdueFilters(department)
 
@@ -178,7 +187,7 @@ class AlertFilters:
 def parse_alert_filters(args: Mapping[str, str]) -> AlertFilters:
     """Department, level, rule and the local days raised (from/to, inclusive); 422 for bad values."""
     reader = QueryArgs(args)
-    department = reader.department()
+    department = _department(reader)
     level = reader.choice("level", ALERT_LEVELS)
     rule = reader.text("rule", 40)
     if rule and not RULE_FORMAT.fullmatch(rule):
@@ -287,7 +296,7 @@ def on_time_rates(period: Period) -> dict:
         .where(and_(WorkItem.state == "completed", WorkItem.completed_at >= start, WorkItem.completed_at < end))
         .group_by(WorkItem.department_code)
         .order_by(WorkItem.department_code))
-    names = org.department_names(english)
+    names = department_names(english)
     departments = [{"code": r.department_code, "name": names.get(r.department_code, r.department_code),
                     **_row(r.total, r.on_time, r.avg_days)} for r in steps]
     return {"items": items, "departments": departments,

@@ -1,13 +1,15 @@
 """Supervision API: traffic lights, overdue steps, alerts, on-time rates and 督办 orders."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from flask import g, jsonify, request
 from flask_babel import gettext as _
 
 from app.auth import api_auth
 from app.errors import Forbidden
 from app.models.base import utcnow
-from app.services.supervision import orders, reports
+from app.services.supervision import cards, orders, reports
 from app.views.api import api_bp
 from app.views.api.serializers import iso, json_object
 
@@ -71,6 +73,16 @@ def supervision_rates():
     """On-time rates per item and department for ?from/to days of completion (default: this month)."""
     period = reports.parse_period(request.args)
     return jsonify({**period.as_args(), **reports.on_time_rates(period)})
+
+
+@api_bp.get("/supervision/cards")
+@api_auth("supervisor")
+def supervision_cards():
+    """A week's cards (红牌/黄牌) per department and per officer, ?week=any day of it (default: last full week)."""
+    tally = cards.week_tally(cards.parse_week(request.args))
+    return jsonify({"week_start": tally.week_start.isoformat(), "rules": cards.rules_text(),
+                    "departments": [asdict(row) for row in tally.departments],
+                    "officers": [asdict(row) for row in tally.officers]})
 
 
 def _order_json(order) -> dict:
