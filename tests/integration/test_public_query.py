@@ -212,3 +212,36 @@ def test_query_page_escapes_names(client, api_as, ctx):
         db.session.commit()
     assert "&lt;b***" in page and "<b***" not in page
     assert "&lt;i&gt;证明&lt;/i&gt;" in page and "<i>证明</i>" not in page
+
+
+def test_a_special_procedure_is_notified_in_writing_and_shown_to_the_applicant(client, api_as):
+    case_no, code = new_case(api_as)
+    handler = api_as("handler")
+    task = next(t for t in handler.get("/tasks").get_json() if t["case_no"] == case_no)
+    suspended = handler.post(f"/tasks/{task['id']}/suspend", {"type": "expert_review", "reason": "需专家评审档案真伪",
+                                                             "expected_end": "2099-12-31"})
+    assert suspended.status_code == 200, suspended.get_json()
+    case = handler.get(f"/cases/{case_no}").get_json()
+    notice = next(d for d in case["documents"] if d["kind"] == "special_procedure_notice")
+    assert notice["doc_no"].startswith("TB")
+    pdf = handler.get(f"/cases/{case_no}/documents/{notice['doc_no']}")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    shown = query(client, case_no, code).get_json()["special_procedures"]
+    assert [(p["type"], p["notice_no"], p["ended_at"], p["expected_end"]) for p in shown] == [
+        ("expert_review", notice["doc_no"], None, "2099-12-31")]
+    assert handler.post(f"/tasks/{task['id']}/resume", {"note": "专家评审确认档案真实"}).status_code == 200
+    ended = query(client, case_no, code).get_json()["special_procedures"][0]
+    assert ended["ended_at"] and ended["working_days_used"] == 0 and ended["result"] == "专家评审确认档案真实"
+    page = page_post(client, case_no, code).get_data(as_text=True)
+    assert "特别程序(不计入办理时限)" in page and "专家评审确认档案真实" in page
+
+
+def test_a_plain_suspension_is_no_special_procedure(client, api_as):
+    case_no, code = new_case(api_as)
+    handler = api_as("handler")
+    task = next(t for t in handler.get("/tasks").get_json() if t["case_no"] == case_no)
+    assert handler.post(f"/tasks/{task['id']}/suspend", {"type": "other", "reason": "等待上级答复",
+                                                         "expected_end": "2099-12-31"}).status_code == 200
+    case = handler.get(f"/cases/{case_no}").get_json()
+    assert not any(d["kind"] == "special_procedure_notice" for d in case["documents"])
+    assert query(client, case_no, code).get_json()["special_procedures"] == []

@@ -30,7 +30,11 @@ KINDS = {
     "refusal_notice": ("BY", "不予受理通知书"),
     "supplement_notice": ("BZ", "补正材料通知书(一次性告知)"),
     "result_notice": ("BJ", "办结告知书"),
+    "special_procedure_notice": ("TB", "特别程序告知书"),
 }
+# The special procedures of 《行政许可法》第45条, whose time is not counted in the limit.
+SPECIAL_PROCEDURES = {"hearing": "听证", "testing": "检验检测", "appraisal": "鉴定", "expert_review": "专家评审",
+                      "public_notice": "公示", "site_check": "现场勘查"}
 # How the result notice words each case result.
 _RESULT_TEXT = {"granted": "准予办理", "refused": "不予办理", "withdrawn": "申请人撤回申请,终止办理",
                 "returned": "补正期满未补正,作退件处理"}
@@ -140,6 +144,23 @@ def supplement_content(case: Case, actor: Actor, now: datetime, missing: list[di
             "经审查,你(单位)提交的申请材料不齐全或者不符合法定形式,现一次性告知需要补正的全部内容。",
             f"请于{chinese_date(case.supplement_due_at)}前补正上述全部材料;补正后本机关将重新审查。"
             "逾期未补正的,视为放弃申请,本机关将作退件处理。",
+        ],
+        "signature": _signature(actor, now),
+    }
+
+
+def special_procedure_content(case: Case, actor: Actor, now: datetime, procedure: str, reason: str,
+                              expected_end: date, working_days: int) -> dict:
+    """特别程序告知书: which procedure, why, and how long it is expected to take (not counted in the limit)."""
+    name = SPECIAL_PROCEDURES[procedure]
+    return {
+        "rows": _head_rows(case) + [["特别程序", name], ["理由", reason], ["开始日期", chinese_date(now)],
+                                    ["预计结束日期", chinese_date(expected_end)],
+                                    ["预计所需时间", f"{working_days}个工作日"]],
+        "paragraphs": [
+            f"{case.applicant_name}:你(单位)申请的{case.item.name}事项,因上述理由需要进行{name}。",
+            "依照《中华人民共和国行政许可法》第四十五条," + name + "所需时间不计算在办理期限内。"
+            "程序结束后,本机关将继续办理并告知结果。特此告知。",
         ],
         "signature": _signature(actor, now),
     }

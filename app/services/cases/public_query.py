@@ -14,9 +14,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.errors import Forbidden, NotFound, ServiceError
 from app.extensions import db
-from app.labels import STATUS_LABELS
-from app.models import Case, CaseRating, Department, QueryGuard, WorkItem
+from app.labels import STATUS_LABELS, SUSPENSION_LABELS
+from app.models import Case, CaseEvent, CaseRating, Department, QueryGuard, WorkItem
 from app.models.base import utcnow
+from app.services.cases.documents import SPECIAL_PROCEDURES
 from app.services.cases.intake import check_query_code
 
 QUERY_CODE_LENGTH = 6
@@ -134,6 +135,31 @@ def _ratings(case: Case) -> list[CaseRating]:
                                    .order_by(CaseRating.id)))
 
 
+def special_procedures(case: Case) -> list[dict]:
+    """The case's special procedures (第45条) from its record: what, why, the notice, when it began and
+    ended, the working days it took and its result (the note given when the case resumed)."""
+    events = db.session.execute(
+        select(CaseEvent.action, CaseEvent.at, CaseEvent.opinion, CaseEvent.details)
+        .where(CaseEvent.case_id == case.id,
+               CaseEvent.action.in_(("case_suspended", "case_resumed", "document_issued")))
+        .order_by(CaseEvent.id)).all()
+    procedures: list[dict] = []
+    for action, at, opinion, details in events:
+        details = details or {}
+        if action == "case_suspended" and details.get("type") in SPECIAL_PROCEDURES:
+            procedures.append({"type": details["type"], "type_label": str(SUSPENSION_LABELS[details["type"]]),
+                               "reason": opinion, "started_at": _iso(at),
+                               "expected_end": details.get("expected_end"), "notice_no": None,
+                               "ended_at": None, "working_days_used": None, "result": None})
+        elif action == "document_issued" and details.get("kind") == "special_procedure_notice" and procedures:
+            procedures[-1]["notice_no"] = details.get("doc_no")
+        elif action == "case_resumed" and procedures and procedures[-1]["ended_at"] is None \
+                and details.get("type") == procedures[-1]["type"]:
+            procedures[-1].update(ended_at=_iso(at), working_days_used=details.get("paused_working_days"),
+                                  result=opinion)
+    return procedures
+
+
 def public_view(case: Case) -> dict:
     """What the applicant may see of a case: progress and dates, a masked name, no personal data."""
     english = str(get_locale() or "zh").startswith("en")
@@ -157,6 +183,7 @@ def public_view(case: Case) -> dict:
         "applicant_name": mask_name(case.applicant_name, case.applicant_type),
         "can_rate": finished and not any(r.channel == "online" for r in ratings),
         "ratings": [{"channel": r.channel, "code": r.code, "rated_at": _iso(r.rated_at)} for r in ratings],
+        "special_procedures": special_procedures(case),
     }
 
 

@@ -19,7 +19,8 @@ from app.extensions import db
 from app.models import Case, Department, WorkItem
 from app.models.base import utcnow
 from app.models.org import Actor
-from app.services.cases import deadlines
+from app.services.calendar import workdays
+from app.services.cases import deadlines, documents
 from app.services.cases.runtime import CaseRun
 from app.services.cases.tasks import open_task
 from app.taskforms.formats import has_control_characters
@@ -120,6 +121,12 @@ def suspend_case(work_item_id: int, user: Actor, kind: object, reason: object, e
     case.suspended_at, case.suspension_expected_end = run.now, end
     run.record("case_suspended", work_item=item, opinion=reason,
                details={"type": kind, "expected_end": end.isoformat()})
+    if kind in documents.SPECIAL_PROCEDURES:
+        # 第45条: the applicant is told in writing what is done and how long it is expected to take.
+        days = workdays.working_days_between(_local_today(), end)
+        body = documents.special_procedure_content(case, user, run.now, kind, reason, end, days)
+        notice = documents.issue_document(case, "special_procedure_notice", body, user)
+        run.record("document_issued", details={"kind": "special_procedure_notice", "doc_no": notice.doc_no})
     run.save()
     return case
 
@@ -132,6 +139,7 @@ def resume_case(work_item_id: int, user: Actor, note: object = None) -> Case:
         raise Conflict(_("The case is not suspended."))
     text = note.strip() if isinstance(note, str) and note.strip() else None
     paused = run.resume()
+    # The note is the procedure's result (结果), kept with the working days it took.
     run.record("case_resumed", work_item=item, opinion=text,
                details={"type": case.suspension_type, "paused_working_days": paused,
                         "suspended_at": case.suspended_at.isoformat() if case.suspended_at else None})
