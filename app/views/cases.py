@@ -16,6 +16,7 @@ from app.models.base import utcnow
 from app.services.cases import documents
 from app.services.cases import materials as material_store
 from app.services.cases import queries as case_service
+from app.services.cases.intake import is_late
 from app.taskforms import get_registry
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
@@ -39,7 +40,7 @@ def show(case_no: str):
     return render_template(
         "cases/show.html", case=case, steps=steps, events=case_service.case_events(case),
         applicant=case_service.masked_applicant(case), registry=registry,
-        intake_form=registry.get(case.item.intake_form),
+        intake_form=registry.get(case.item.intake_form), material_late=is_late,
     )
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from flask import Blueprint, abort, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from app.auth import roles_required
@@ -20,6 +21,7 @@ from app.services.cases.intake import (
     MaterialIn,
     decide_intake,
     parse_decision,
+    register_promised,
     register_supplement,
     submit_application,
 )
@@ -176,6 +178,23 @@ def supplement(case_no: str):
     if case.status == "pre_review":
         return redirect(url_for("intake.decide", case_no=case_no))
     return redirect(url_for("cases.show", case_no=case_no))  # a supplement during handling
+
+
+@bp.route("/cases/<case_no>/promised", methods=["GET", "POST"])
+@roles_required("front_desk")
+def promised(case_no: str):
+    """Register the materials promised at a 容缺 acceptance, at any time before the case ends."""
+    case = get_case(case_no)
+    if request.method == "GET":
+        return _case_page("intake/promised.html", case)
+    given, _kept = _materials_from_request(case.item)
+    try:
+        register_promised(case_no, given, current_user)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _case_page("intake/promised.html", get_case(case_no), exc.fields or {"_form": exc.message}, 422)
+    flash(_("The promised materials were registered."), "success")
+    return redirect(url_for("cases.show", case_no=case_no))
 
 
 @bp.route("/receipt/<case_no>")

@@ -705,3 +705,81 @@ def test_a_replaced_material_is_kept_but_not_listed_on_the_receipt(api_as):
     assert states == [("application", "application.pdf", "superseded"), ("application", "signed.pdf", "received")]
     text = _document_text(front, _document(decided, "acceptance_receipt"))
     assert "signed.pdf" in text and "application.pdf" not in text
+
+
+# 容缺 follow-up: the promised material registered later
+
+def _deficient_case(front, days_ahead: int = 7) -> str:
+    promised = _today_shanghai() + timedelta(days=days_ahead)
+    return _submit(front, materials=[_paper("id_card")], decision="accept_with_deficiency",
+                   promised_date=promised.isoformat())["case_no"]
+
+
+def _set_promised_date(app, case_no: str, day: date) -> None:
+    from app.models import CaseMaterial
+
+    with app.app_context():
+        case_id = db.session.scalar(select(Case.id).where(Case.case_no == case_no))
+        for material in db.session.scalars(select(CaseMaterial).where(CaseMaterial.case_id == case_id,
+                                                                        CaseMaterial.state == "promised")):
+            material.promised_date = day
+        db.session.commit()
+        db.session.remove()
+
+
+def _promised_event(app, case_no: str) -> dict:
+    from app.models import CaseEvent
+
+    with app.app_context():
+        details = db.session.scalar(select(CaseEvent.details).join(Case, Case.id == CaseEvent.case_id).where(
+            Case.case_no == case_no, CaseEvent.action == "promised_materials_registered"))
+        db.session.remove()
+    return details
+
+
+def test_a_promised_material_is_registered_later_and_marked_on_time(app, api_as):
+    front = api_as("frontdesk")
+    case_no = _deficient_case(front)
+    assert api_as("handler").post(f"/cases/{case_no}/promised-materials",
+                                  {"materials": [_scan("application")]}).status_code == 403
+    assert front.post(f"/cases/{case_no}/promised-materials", {"materials": [_scan("id_card")]}).status_code == 422
+    assert front.post(f"/cases/{case_no}/promised-materials", {"materials": []}).status_code == 422
+    done = front.post(f"/cases/{case_no}/promised-materials", {"materials": [_scan("application")]})
+    assert done.status_code == 200, done.get_json()
+    detail = front.get(f"/cases/{case_no}").get_json()
+    current = [m for m in detail["materials"] if m["code"] == "application" and m["state"] == "received"]
+    assert len(current) == 1 and current[0]["promised_date"]
+    assert _promised_event(app, case_no)["materials"][0]["late"] is False
+    # Nothing is awaited any more.
+    assert front.post(f"/cases/{case_no}/promised-materials", {"materials": [_scan("application")]}).status_code == 409
+    assert front.post(f"/cases/{_submit(front)['case_no']}/promised-materials",
+                      {"materials": [_scan("application")]}).status_code == 409
+
+
+def test_a_promised_material_brought_after_its_date_shows_as_late(app, api_as):
+    front = api_as("frontdesk")
+    case_no = _deficient_case(front)
+    _set_promised_date(app, case_no, _today_shanghai() - timedelta(days=2))
+    assert front.post(f"/cases/{case_no}/promised-materials", {"materials": [_scan("application")]}).status_code == 200
+    assert _promised_event(app, case_no)["materials"][0]["late"] is True
+    page = login(app.test_client(), "frontdesk").get(f"/cases/{case_no}").get_data(as_text=True)
+    assert 'data-testid="promised-received"' in page and "逾期补交" in page
+
+
+def test_promised_materials_are_warned_before_their_date_and_alerted_after(app, api_as):
+    from app.models import Alert
+    from app.services.supervision import alerts as supervision
+
+    front = api_as("frontdesk")
+    soon, late = _deficient_case(front), _deficient_case(front)
+    today = _today_shanghai()
+    next_working_day = workdays.add_working_days(today, 1)
+    _set_promised_date(app, soon, next_working_day)
+    _set_promised_date(app, late, today - timedelta(days=1))
+    with app.app_context():
+        supervision.check_deadlines()
+        db.session.commit()
+        raised = {(a.details["case_no"], a.rule, a.level) for a in db.session.scalars(
+            select(Alert).where(Alert.rule.in_(("PROMISE_DUE_SOON", "PROMISE_OVERDUE"))))}
+        db.session.remove()
+    assert raised == {(soon, "PROMISE_DUE_SOON", "yellow"), (late, "PROMISE_OVERDUE", "red")}

@@ -33,6 +33,7 @@ from app.models.org import Actor
 from app.services.cases import documents
 from app.services.cases import materials as material_store
 from app.services.cases.events import chain_problems, chained_events
+from app.services.cases.intake import is_late
 from app.services.cases.runtime import CaseRun
 from app.services.cases.serials import next_serial
 from app.services.supervision import alerts
@@ -163,9 +164,16 @@ def _title(case: Case) -> str:
     return f"{case.applicant_name}申请{case.item.name}办件材料"[:300]
 
 
+def _promise_note(material) -> str:
+    """容缺: a material brought after acceptance says whether it came by the date promised."""
+    if material.promised_date is None or material.state != "received":
+        return ""
+    return "(容缺逾期补交)" if is_late(material) else "(容缺按期补交)"
+
+
 def _add_case_files(writer: PackageWriter, case: Case) -> None:
     for number, material in enumerate((m for m in case.materials if m.sha256), 1):
-        title = material.name + ("(已被替换)" if material.state == "superseded" else "")
+        title = material.name + ("(已被替换)" if material.state == "superseded" else "") + _promise_note(material)
         extension = _EXTENSIONS.get(material.content_type or "", "")
         writer.add_file(f"materials/{number:02d}_{material.code}{extension}", title, "依据材料",
                         material_store.path_for(material.sha256), material.sha256, material.size)

@@ -412,3 +412,45 @@ def register_supplement(case_no: str, given: list[MaterialIn], actor: Actor) -> 
         run.set_status("pre_review")
     run.save()
     return case
+
+
+def register_promised(case_no: str, given: list[MaterialIn], actor: Actor) -> Case:
+    """容缺: the materials promised at acceptance, brought later, at any time before the case ends. Each
+    received row keeps the date it was promised for, so lists and the archive show which came late."""
+    run = _open(case_no, actor)
+    case = run.case
+    if case.is_finished:
+        raise Conflict(_("The case has already ended."))
+    promised = {m.code: m for m in case.materials if m.state == "promised"}
+    if not promised:
+        raise Conflict(_("No promised material of this case is awaited."))
+    errors: dict[str, str] = {}
+    accepted = _validate_materials(case.item, given, errors)
+    if not given and not errors:
+        errors["materials"] = _("Register at least one material brought by the applicant.")
+    unexpected = [m.code for m in given if m.code not in promised]
+    if unexpected:
+        errors["materials"] = _("Not among the promised materials: %(codes)s.", codes=", ".join(unexpected))
+    if errors:
+        raise ValidationFailed(_("Please correct the highlighted fields."), errors)
+    earlier = set(map(id, case.materials))
+    _store_materials(case, accepted, run.now)
+    today = run.now.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).date()
+    brought = []
+    for material in case.materials:
+        if id(material) not in earlier:  # received now
+            material.promised_date = promised[material.code].promised_date
+            brought.append({"code": material.code, "promised_date": material.promised_date.isoformat()
+                            if material.promised_date else None,
+                            "late": bool(material.promised_date and today > material.promised_date)})
+    run.record("promised_materials_registered", details={"materials": brought})
+    run.save()
+    return case
+
+
+def is_late(material: CaseMaterial) -> bool:
+    """A promised (容缺) material received after the date it was promised for."""
+    if material.promised_date is None or material.state != "received":
+        return False
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    return material.received_at.astimezone(zone).date() > material.promised_date

@@ -18,8 +18,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import joinedload, load_only, selectinload
 
 from app.extensions import db
-from app.models import Alert, ArchivePackage, Case, Department, RatingFollowUp, User, WorkItem, user_departments
+from app.models import (
+    Alert,
+    ArchivePackage,
+    Case,
+    CaseMaterial,
+    Department,
+    RatingFollowUp,
+    User,
+    WorkItem,
+    user_departments,
+)
 from app.models.base import utcnow
+from app.models.case import FINISHED_STATUSES
 from app.services.calendar import workdays
 from app.services.notices import outbox
 from app.services.supervision import cards
@@ -31,6 +42,8 @@ from app.services.supervision.rules import (
     COMPLETED_LATE,
     COMPLETED_NOT_ARCHIVED,
     OVERDUE_NOT_HANDLED,
+    PROMISE_DUE_SOON,
+    PROMISE_OVERDUE,
     REFUSED_WITHOUT_REASON,
     STATUTORY_DUE_SOON,
     STATUTORY_OVERDUE,
@@ -222,6 +235,7 @@ def check_deadlines(now: datetime | None = None) -> dict:
                                    recipients=people.for_task(item, False), **common))
     alerts += _case_deadline_alerts(now, horizon, people.supervisors())
     alerts += _statutory_alerts(now, horizon, _distinct(people.supervisors() + people.bureau_leaders()))
+    alerts += _promised_material_alerts(now, people)
     return {"checked_until": (now + horizon).isoformat(), "raised": _raise(alerts, now)}
 
 
@@ -281,6 +295,39 @@ def _statutory_alerts(now: datetime, horizon: timedelta, recipients: list[User])
             alerts.append(NewAlert(rule=STATUTORY_DUE_SOON, level="yellow",
                                    content=f"{case.case_no} 临近法定办结时限({due.astimezone(_zone()):%Y-%m-%d %H:%M})",
                                    **common))
+    return alerts
+
+
+def _working_day_before(day: date) -> date:
+    day -= timedelta(days=1)
+    while not workdays.is_working_day(day):
+        day -= timedelta(days=1)
+    return day
+
+
+def _promised_material_alerts(now: datetime, people: _Recipients) -> list[NewAlert]:
+    """容缺: materials promised at acceptance and not yet brought — a warning on the working day before
+    the promised date, an alert once it has passed — to the clerk who took the case in and the supervisors."""
+    today = _local_day(now)
+    rows = db.session.execute(
+        select(CaseMaterial.name, CaseMaterial.promised_date, Case.id, Case.case_no, Case.created_by_id)
+        .join(Case, Case.id == CaseMaterial.case_id)
+        .where(CaseMaterial.state == "promised", CaseMaterial.promised_date.is_not(None),
+               CaseMaterial.promised_date <= today + timedelta(days=7), Case.status.not_in(FINISHED_STATUSES))
+        .order_by(CaseMaterial.id)).all()
+    clerks = {user.id: user for user in db.session.scalars(
+        select(User).where(User.id.in_({row.created_by_id for row in rows if row.created_by_id})))} if rows else {}
+    alerts = []
+    for name, promised, case_id, case_no, clerk_id in rows:
+        recipients = _distinct(([clerks[clerk_id]] if clerk_id in clerks else []) + people.supervisors())
+        common = dict(subject=f"case:{case_id}", case_id=case_id, occurrence=promised, recipients=recipients,
+                      details={"case_no": case_no, "material": name, "promised_date": promised.isoformat()})
+        if today > promised:
+            alerts.append(NewAlert(rule=PROMISE_OVERDUE, level="red",
+                                   content=f"{case_no} 容缺材料“{name}”逾期未补交(承诺 {promised.isoformat()})", **common))
+        elif today >= _working_day_before(promised):
+            alerts.append(NewAlert(rule=PROMISE_DUE_SOON, level="yellow",
+                                   content=f"{case_no} 容缺材料“{name}”应于 {promised.isoformat()} 前补交", **common))
     return alerts
 
 

@@ -15,6 +15,7 @@ from app.services.cases.intake import (
     decide_intake,
     decode_base64,
     parse_decision,
+    register_promised,
     register_supplement,
     submit_application,
 )
@@ -102,6 +103,14 @@ def decide_case(case_no: str):
 @api_auth("front_desk")
 def supplement_case(case_no: str):
     case = register_supplement(case_no, _materials(json_object().get("materials")), g.api_user)
+    return jsonify(_outcome_json(case))
+
+
+@api_bp.post("/cases/<case_no>/promised-materials")
+@api_auth("front_desk")
+def register_promised_materials(case_no: str):
+    """容缺受理: register materials promised at acceptance, at any time before the case ends."""
+    case = register_promised(case_no, _materials(json_object().get("materials")), g.api_user)
     return jsonify(_outcome_json(case))
 
 
