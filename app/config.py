@@ -85,6 +85,8 @@ class Config:
     # Working days an applicant has to bring the materials of a one-time notice (补正告知) before
     # the case is returned (退件); an item may set its own.
     SUPPLEMENT_PERIOD_WORKING_DAYS = int(os.environ.get("SUPPLEMENT_PERIOD_WORKING_DAYS", 30))
+    # 第32条: online applications are decided within this many working days (per item: pre_review_days).
+    PRE_REVIEW_WORKING_DAYS = int(os.environ.get("PRE_REVIEW_WORKING_DAYS", 5))
     # Minutes the front desk may reprint a receipt with the query password after acceptance.
     RECEIPT_REPRINT_MINUTES = int(os.environ.get("RECEIPT_REPRINT_MINUTES", 15))
     # Public progress query: wrong query passwords allowed per case within the window, then a lock.

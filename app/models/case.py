@@ -73,6 +73,9 @@ class Case(db.Model):
     extension_working_days: Mapped[int] = mapped_column(Integer, default=0)
     # When a one-time notice (补正告知) lapses and the case is returned (退件) without a supplement.
     supplement_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # An online application's pre-review deadline (第32条), and when it passed undecided (逾期视为受理).
+    pre_review_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    deemed_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

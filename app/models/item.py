@@ -43,6 +43,8 @@ class ServiceItem(db.Model):
     # Working days an applicant has to bring a supplement before the case is returned (退件);
     # None: the configured default.
     supplement_days: Mapped[int | None] = mapped_column(Integer)
+    # 第32条: an online application is decided within this many working days, or deemed accepted.
+    pre_review_days: Mapped[int | None] = mapped_column(Integer)
     # 事前预警 thresholds; None: the configured defaults (1 working day, 20 % of the limit).
     warn_working_days: Mapped[int | None] = mapped_column(Integer)
     warn_percent: Mapped[int | None] = mapped_column(Integer)

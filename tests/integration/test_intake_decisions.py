@@ -783,3 +783,54 @@ def test_promised_materials_are_warned_before_their_date_and_alerted_after(app, 
             select(Alert).where(Alert.rule.in_(("PROMISE_DUE_SOON", "PROMISE_OVERDUE"))))}
         db.session.remove()
     assert raised == {(soon, "PROMISE_DUE_SOON", "yellow"), (late, "PROMISE_OVERDUE", "red")}
+
+
+# 第32条: the 5-day rule for online applications
+
+def test_an_online_application_undecided_for_five_working_days_is_deemed_accepted(app, api_as, client):
+    from app.models import Alert, CaseEvent
+    from app.services.supervision import alerts as supervision
+
+    front = api_as("frontdesk")
+    body = _submit(front, channel="online")
+    case_no = body["case_no"]
+    with app.app_context():
+        case = db.session.scalar(select(Case).where(Case.case_no == case_no))
+        due = case.pre_review_due_at
+        local_due = due.astimezone(ZoneInfo("Asia/Shanghai")).date()
+        submitted = case.created_at.astimezone(ZoneInfo("Asia/Shanghai")).date()
+        assert local_due == workdays.add_working_days(submitted, 5)
+        db.session.remove()
+    the_day_before = datetime.combine(workdays.add_working_days(submitted, 4), datetime.min.time(),
+                                      ZoneInfo("Asia/Shanghai")) + timedelta(hours=9)
+    for moment, expected in ((the_day_before - timedelta(days=1), set()),
+                             (the_day_before, {"PRE_REVIEW_DUE_SOON"}),
+                             (due + timedelta(minutes=1), {"PRE_REVIEW_DUE_SOON", "PRE_REVIEW_OVERDUE"}),
+                             (due + timedelta(hours=2), {"PRE_REVIEW_DUE_SOON", "PRE_REVIEW_OVERDUE"})):
+        with app.app_context():
+            supervision.check_deadlines(moment)
+            db.session.commit()
+            raised = set(db.session.scalars(select(Alert.rule).where(Alert.rule.like("PRE_REVIEW%"))))
+            db.session.remove()
+        assert raised == expected, moment
+    with app.app_context():
+        case = db.session.scalar(select(Case).where(Case.case_no == case_no))
+        # Accepted from the moment the five days ended; its clock runs from then.
+        assert case.status == "pre_review" and case.deemed_accepted_at == due and case.accepted_at == due
+        assert case.committed_due_at is not None
+        deemed = db.session.scalars(select(CaseEvent.action).where(CaseEvent.case_id == case.id,
+                                                                   CaseEvent.action == "deemed_accepted")).all()
+        db.session.remove()
+    assert deemed == ["deemed_accepted"]
+    shown = client.get(f"/api/v1/public/cases/{case_no}", query_string={"query_code": body["query_code"]})
+    assert shown.get_json()["deemed_accepted_at"] == due.isoformat()
+    # The window's acceptance keeps the clock that started when the case was deemed accepted.
+    assert front.post(f"/cases/{case_no}/decision", {"decision": "accept"}).status_code == 200
+    assert front.get(f"/cases/{case_no}").get_json()["accepted_at"] == due.isoformat()
+
+
+def test_a_window_application_has_no_pre_review_deadline(app, api_as):
+    case_no = _submit(api_as("frontdesk"))["case_no"]
+    with app.app_context():
+        assert db.session.scalar(select(Case.pre_review_due_at).where(Case.case_no == case_no)) is None
+        db.session.remove()

@@ -295,6 +295,9 @@ def submit_application(application: Application, actor: Actor, decision: IntakeD
         run.open_items.append(step)
         _decide(run, step, decision, problems)
     else:
+        # 第32条: an online application is decided within days, or it is deemed accepted.
+        days = item.pre_review_days or current_app.config["PRE_REVIEW_WORKING_DAYS"]
+        case.pre_review_due_at = deadlines.deadline(run.now, days, "working_day")
         run.save()
     return Submission(case, query_code)
 
@@ -357,7 +360,8 @@ def _decide(run: CaseRun, work_item: WorkItem, decision: IntakeDecision, problem
     run.complete(work_item, data, decision.reason)
     work_item.data = {**case.form_data, "intake_decision": decision.decision}
     if decision.decision in ("accept", "accept_with_deficiency"):
-        deadlines.start_clock(case, now)
+        if case.deemed_accepted_at is None:  # deemed accepted already: its clock runs from then
+            deadlines.start_clock(case, now)
         for problem in problems if decision.decision == "accept_with_deficiency" else ():
             case.materials.append(CaseMaterial(code=problem["code"], name=problem["name"], state="promised",
                                                promised_date=decision.promised_date, received_at=now))
@@ -454,3 +458,20 @@ def is_late(material: CaseMaterial) -> bool:
         return False
     zone = ZoneInfo(current_app.config["TIMEZONE"])
     return material.received_at.astimezone(zone).date() > material.promised_date
+
+
+def deem_accepted(case_id: int, now: datetime) -> bool:
+    """逾期视为受理 (第32条): an online application still undecided when its pre-review deadline passed
+    counts as accepted from that moment, and its clock starts then. False when it was decided meanwhile."""
+    run = CaseRun.of_case_id(case_id, None, skip_locked=True)
+    case = run.case if run else None
+    if case is None or case.status != "pre_review" or case.deemed_accepted_at is not None \
+            or case.pre_review_due_at is None or case.pre_review_due_at > now:
+        return False
+    case.deemed_accepted_at = case.pre_review_due_at
+    deadlines.start_clock(case, case.pre_review_due_at)
+    run.record("deemed_accepted", details={"pre_review_due_at": case.pre_review_due_at.isoformat(),
+                                           "committed_due_at": case.committed_due_at.isoformat()
+                                           if case.committed_due_at else None})
+    run.save()
+    return True

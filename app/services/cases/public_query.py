@@ -175,6 +175,7 @@ def public_view(case: Case) -> dict:
         "current_steps": [] if finished else _current_steps(case, english),
         "submitted_at": _iso(case.created_at),
         "accepted_at": _iso(case.accepted_at),
+        "deemed_accepted_at": _iso(case.deemed_accepted_at),
         "committed_due_at": _iso(case.committed_due_at),
         "supplement_due_at": _iso(case.supplement_due_at),
         "completed_at": _iso(case.completed_at),

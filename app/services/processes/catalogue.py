@@ -44,6 +44,7 @@ ITEM_FILE_SCHEMA = {
         "fee": {"type": "string"},
         "legal_basis": {"type": "string"},
         "supplement_days": {"type": "integer", "minimum": 1, "maximum": 365},
+        "pre_review_days": {"type": "integer", "minimum": 1, "maximum": 60},
         "case_type": {"enum": list(CASE_TYPES)},
         "process_id": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_.-]*$"},
         "intake_form": {"type": "string"},
@@ -147,6 +148,7 @@ def upsert_item(data: dict) -> ServiceItem:
     item.fee = data.get("fee")
     item.legal_basis = data.get("legal_basis")
     item.supplement_days = data.get("supplement_days")
+    item.pre_review_days = data.get("pre_review_days")
     item.departments = list(dict.fromkeys(t.lane for t in user_tasks if t.lane))
     item.case_type = data["case_type"]
     item.process_id = data["process_id"]

@@ -28,8 +28,8 @@ from app.taskforms.registry import is_form_key
 # Problems that make a file unsafe or unreadable: such a file is not even kept as a draft.
 _UNREADABLE = ("xml.",)
 _NEW_PROCESS = Path(__file__).resolve().parents[2] / "data" / "new_process.bpmn"
-_ITEM_FIELDS = ("code", "name", "name_en", "description", "fee", "legal_basis", "supplement_days", "case_type",
-                "intake_form", "retention", "classification", "materials")
+_ITEM_FIELDS = ("code", "name", "name_en", "description", "fee", "legal_basis", "supplement_days", "pre_review_days",
+                "case_type", "intake_form", "retention", "classification", "materials")
 
 
 @dataclass

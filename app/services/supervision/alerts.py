@@ -32,6 +32,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.models.case import FINISHED_STATUSES
 from app.services.calendar import workdays
+from app.services.cases import intake
 from app.services.notices import outbox
 from app.services.supervision import cards
 from app.services.supervision.rules import (
@@ -42,6 +43,8 @@ from app.services.supervision.rules import (
     COMPLETED_LATE,
     COMPLETED_NOT_ARCHIVED,
     OVERDUE_NOT_HANDLED,
+    PRE_REVIEW_DUE_SOON,
+    PRE_REVIEW_OVERDUE,
     PROMISE_DUE_SOON,
     PROMISE_OVERDUE,
     REFUSED_WITHOUT_REASON,
@@ -236,6 +239,7 @@ def check_deadlines(now: datetime | None = None) -> dict:
     alerts += _case_deadline_alerts(now, horizon, people.supervisors())
     alerts += _statutory_alerts(now, horizon, _distinct(people.supervisors() + people.bureau_leaders()))
     alerts += _promised_material_alerts(now, people)
+    alerts += _pre_review_alerts(now, people)
     return {"checked_until": (now + horizon).isoformat(), "raised": _raise(alerts, now)}
 
 
@@ -328,6 +332,31 @@ def _promised_material_alerts(now: datetime, people: _Recipients) -> list[NewAle
         elif today >= _working_day_before(promised):
             alerts.append(NewAlert(rule=PROMISE_DUE_SOON, level="yellow",
                                    content=f"{case_no} 容缺材料“{name}”应于 {promised.isoformat()} 前补交", **common))
+    return alerts
+
+
+def _pre_review_alerts(now: datetime, people: _Recipients) -> list[NewAlert]:
+    """第32条: an online application is decided within its pre-review days. A warning on the working day
+    before the deadline; at it, an alert, and the case is deemed accepted (its clock starts then)."""
+    today = _local_day(now)
+    rows = db.session.execute(
+        select(Case.id, Case.case_no, Case.pre_review_due_at)
+        .where(Case.status == "pre_review", Case.pre_review_due_at.is_not(None), Case.deemed_accepted_at.is_(None),
+               Case.pre_review_due_at <= now + timedelta(days=7))
+        .order_by(Case.pre_review_due_at)).all()
+    recipients = _distinct(people.with_role("front_desk") + people.supervisors()) if rows else []
+    alerts = []
+    for case_id, case_no, due in rows:
+        common = dict(subject=f"case:{case_id}", case_id=case_id, occurrence=_local_day(due), recipients=recipients,
+                      details={"case_no": case_no, "due_at": due.isoformat()})
+        if due <= now:
+            if intake.deem_accepted(case_id, now):
+                alerts.append(NewAlert(rule=PRE_REVIEW_OVERDUE, level="red",
+                                       content=f"{case_no} 网上申请预审逾期未作决定,视为受理", **common))
+        elif today >= _working_day_before(_local_day(due)):
+            alerts.append(NewAlert(rule=PRE_REVIEW_DUE_SOON, level="yellow",
+                                   content=f"{case_no} 网上申请应于 {due.astimezone(_zone()):%Y-%m-%d %H:%M} 前作出受理决定",
+                                   **common))
     return alerts
 
 
