@@ -379,18 +379,15 @@ def daily_audit(now: datetime | None = None) -> dict:
         Case.completed_at >= since, Case.status == "refused",
         or_(Case.result_reason.is_(None), func.trim(Case.result_reason) == ""))))
     held = holding_departments([case.id for case in late + unreasoned], state="completed")
-    for case in late:
-        alerts.append(NewAlert(subject=f"case:{case.id}", rule=COMPLETED_LATE, level="yellow",
-                               occurrence=_local_day(case.completed_at), case_id=case.id,
-                               department_code=held.get(case.id),
-                               content=f"{case.case_no} 超时办结", recipients=supervisors,
-                               details={"case_no": case.case_no}))
-    for case in unreasoned:
-        alerts.append(NewAlert(subject=f"case:{case.id}", rule=REFUSED_WITHOUT_REASON, level="red",
-                               occurrence=_local_day(case.completed_at), case_id=case.id,
-                               department_code=held.get(case.id),
-                               content=f"{case.case_no} 不予办理未说明理由", recipients=supervisors,
-                               details={"case_no": case.case_no}))
+
+    def finished_case_alert(case: Case, rule: str, level: str, content: str) -> NewAlert:
+        return NewAlert(subject=f"case:{case.id}", rule=rule, level=level, occurrence=_local_day(case.completed_at),
+                        case_id=case.id, department_code=held.get(case.id), content=content,
+                        recipients=supervisors, details={"case_no": case.case_no})
+
+    alerts += [finished_case_alert(case, COMPLETED_LATE, "yellow", f"{case.case_no} 超时办结") for case in late]
+    alerts += [finished_case_alert(case, REFUSED_WITHOUT_REASON, "red", f"{case.case_no} 不予办理未说明理由")
+               for case in unreasoned]
     limit = now - timedelta(days=current_app.config["OVERDUE_NOT_HANDLED_DAYS"])
     for item in db.session.scalars(select(WorkItem).join(Case).where(
             WorkItem.state == "open", WorkItem.due_at < limit, Case.status.in_(RUNNING))
