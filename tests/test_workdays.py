@@ -173,9 +173,15 @@ def test_zero_working_days_is_the_end_of_the_local_day():
     assert deadline(start, 0, "working_day") == datetime(2026, 1, 5, 23, 59, 59, tzinfo=BEIJING)
 
 
-def test_calendar_day_deadline_ignores_holidays():
+def test_calendar_day_deadline_counts_holidays_but_does_not_end_on_one():
     start = datetime(2026, 2, 12, 16, 30, tzinfo=UTC)  # the 13th in Beijing
-    assert deadline(start, 3, "calendar_day") == datetime(2026, 2, 16, 23, 59, 59, tzinfo=BEIJING)
+    # Holidays count as days; 民法典 第203条: ending on the 16th (春节) it ends on the next working day.
+    assert deadline(start, 3, "calendar_day") == datetime(2026, 2, 24, 23, 59, 59, tzinfo=BEIJING)
+    # Ending on the make-up Saturday (a working day), it ends that day.
+    assert deadline(start, 1, "calendar_day") == datetime(2026, 2, 14, 23, 59, 59, tzinfo=BEIJING)
+    # Ending on an ordinary Sunday, it moves to Monday.
+    assert deadline(datetime(2026, 3, 5, 2, 0, tzinfo=UTC), 3, "calendar_day") == datetime(
+        2026, 3, 9, 23, 59, 59, tzinfo=BEIJING)
 
 
 def test_custom_end_of_day():

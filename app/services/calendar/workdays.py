@@ -94,4 +94,7 @@ def deadline(
         day = add_working_days(local_day, value)
     else:
         day = local_day + timedelta(days=value)
+        # 民法典 第203条: a period whose last day is a holiday ends on the next working day.
+        while not is_working_day(day):
+            day += timedelta(days=1)
     return datetime.combine(day, end_of_day.replace(tzinfo=None), tzinfo=zone).astimezone(UTC)
