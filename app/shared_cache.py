@@ -24,6 +24,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from app.extensions import db
+
 log = logging.getLogger(__name__)
 CHANNEL = "onewindow_cache"
 # The tables behind the caches (the triggers of migration 0008 cover the same ones).
@@ -163,8 +165,6 @@ def shared_caches() -> SharedCaches:
 
 def cached(name: str, key, load: Callable[[], T], *, keep_none: bool = True) -> T:
     """`load()` for `key`, remembered in cache `name` until its tables change."""
-    from app.extensions import db
-
     may_keep = not db.session().info.get(_WROTE)
     return shared_caches().get(name, key, load, keep_none=keep_none, may_keep=may_keep)
 
